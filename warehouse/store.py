@@ -1,0 +1,399 @@
+"""Typed reads and writes of the warehouse: the only module with SQL besides migrate.py.
+
+Every write is idempotent (keyed on natural identity, ON CONFLICT). duckdb errors are translated here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from pipeline.errors import WarehouseBusy, WarehouseError
+from pipeline.models import (
+    Alert,
+    AssignmentRecord,
+    Extraction,
+    FeedEntry,
+    FeedSource,
+    FeedState,
+    IncidentRecord,
+    Judgement,
+    Page,
+    StoredArticle,
+    stable_id,
+)
+from warehouse.migrate import apply_migrations
+
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+
+
+def _connect_once(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(path, read_only=read_only)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: float = 60.0) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (creating it and applying migrations when writable), waiting up to
+    `busy_timeout_seconds` while another process holds it. Raises WarehouseBusy, WarehouseError."""
+    path = str(path)
+    if not read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    elif not Path(path).exists():
+        raise WarehouseError(f"no warehouse at {path} (run `newswatch run` or `newswatch demo` first)")
+    deadline = time.monotonic() + busy_timeout_seconds
+    delay = 0.05
+    while True:
+        try:
+            con = _connect_once(path, read_only)
+            break
+        except duckdb.IOException as exc:
+            if not any(m in str(exc) for m in _LOCK_MARKERS):
+                raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(path, str(exc).splitlines()[0]) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+    if not read_only:
+        apply_migrations(con)
+    return con
+
+
+@contextmanager
+def open_warehouse(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: float = 60.0
+                   ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection for one unit of work, closed (file released) afterwards."""
+    con = connect(path, read_only=read_only, busy_timeout_seconds=busy_timeout_seconds)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# ---------------------------------------------------------------- feeds
+
+def upsert_feeds(con: duckdb.DuckDBPyConnection, sources: Sequence[FeedSource]) -> None:
+    """Register configured feeds (a changed URL resets the conditional-GET validators)."""
+    for s in sources:
+        con.execute(
+            "INSERT INTO feeds (name, url) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END, "
+            "last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END, url = excluded.url",
+            [s.name, s.url],
+        )
+
+
+def read_feed_states(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> list[FeedState]:
+    rows = con.execute(
+        "SELECT name, url, etag, last_modified, consecutive_failures, next_poll_at FROM feeds "
+        "WHERE list_contains(?, name) ORDER BY name", [list(names)],
+    ).fetchall()
+    return [FeedState(r[0], r[1], r[2], r[3], int(r[4]), _utc(r[5])) for r in rows]
+
+
+def mark_feed_polled(
+    con: duckdb.DuckDBPyConnection, name: str, *, polled_at: datetime, status: str, error: str | None,
+    etag: str | None, last_modified: str | None, next_poll_at: datetime | None,
+) -> None:
+    """Record a poll outcome: status 'ok'/'not_modified' resets the failure count, anything else increments it."""
+    ok = status in ("ok", "not_modified")
+    con.execute(
+        "UPDATE feeds SET last_polled_at = ?, last_status = ?, last_error = ?, "
+        "consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures + 1 END, "
+        "last_success_at = CASE WHEN ? THEN ? ELSE last_success_at END, "
+        "etag = CASE WHEN ? THEN ? ELSE etag END, last_modified = CASE WHEN ? THEN ? ELSE last_modified END, "
+        "next_poll_at = ? WHERE name = ?",
+        [polled_at, status, error, ok, ok, polled_at, ok, etag, ok, last_modified, next_poll_at, name],
+    )
+
+
+def insert_feed_body(con: duckdb.DuckDBPyConnection, feed: str, body: bytes, content_type: str | None,
+                     fetched_at: datetime) -> None:
+    """Keep a raw feed body (compressed) for replay; an identical body is stored once."""
+    digest = hashlib.sha256(body).hexdigest()
+    con.execute(
+        "INSERT INTO feed_bodies VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [feed, digest, fetched_at, content_type, zlib.compress(body, 6)],
+    )
+
+
+def upsert_entries(con: duckdb.DuckDBPyConnection, entries: Sequence[FeedEntry], seen_at: datetime) -> int:
+    """Insert entries not seen before (by entry_id); returns how many were new."""
+    if not entries:
+        return 0
+    before = con.execute("SELECT count(*) FROM entries").fetchone()[0]  # type: ignore[index]
+    con.executemany(
+        "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (entry_id) DO NOTHING",
+        [[e.entry_id, e.feed, e.guid, e.url, e.title, e.summary, e.published_at, e.lang, seen_at] for e in entries],
+    )
+    after = con.execute("SELECT count(*) FROM entries").fetchone()[0]  # type: ignore[index]
+    return int(after - before)
+
+
+# ---------------------------------------------------------------- pages and articles
+
+def pending_entries(con: duckdb.DuckDBPyConnection, limit: int = 10_000) -> list[FeedEntry]:
+    """Entries with no article yet, oldest publication first."""
+    rows = con.execute(
+        "SELECT e.entry_id, e.feed, e.guid, e.url, e.title, e.summary, e.published_at, e.lang FROM entries e "
+        "ANTI JOIN articles a ON a.article_id = e.entry_id "
+        "ORDER BY e.published_at NULLS LAST, e.entry_id LIMIT ?", [limit],
+    ).fetchall()
+    return [FeedEntry(r[0], r[1], r[2], r[3], r[4], r[5], _utc(r[6]), r[7]) for r in rows]
+
+
+def save_article(con: duckdb.DuckDBPyConnection, entry: FeedEntry, page: Page | None, extraction: Extraction,
+                 *, fetched_at: datetime) -> None:
+    """Write the page (compressed, when one was fetched) and the article row, in one transaction."""
+    published = entry.published_at or extraction.published_at or fetched_at
+    text = extraction.text if extraction.text.strip() else entry.summary
+    with transaction(con):
+        if page is not None:
+            con.execute(
+                "INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (entry_id) DO UPDATE SET "
+                "final_url = excluded.final_url, http_status = excluded.http_status, "
+                "content_type = excluded.content_type, fetched_at = excluded.fetched_at, html_zlib = excluded.html_zlib",
+                [entry.entry_id, entry.url, page.final_url, page.status, page.content_type, fetched_at,
+                 zlib.compress(page.html, 6)],
+            )
+        con.execute(
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id) DO UPDATE SET "
+            "status = excluded.status, reason = excluded.reason, text = excluded.text, lang = excluded.lang, "
+            "extracted_at = excluded.extracted_at",
+            [entry.entry_id, entry.url, entry.feed, entry.title or extraction.title, published,
+             entry.lang or extraction.lang, extraction.status, extraction.reason, text, fetched_at],
+        )
+
+
+def _article(r: tuple[Any, ...]) -> StoredArticle:
+    return StoredArticle(r[0], r[1], r[2], r[3], r[4], _utc(r[5]), r[6], r[7])  # type: ignore[arg-type]
+
+
+_ARTICLE_COLS = "a.article_id, a.url, a.feed, a.title, a.text, a.published_at, a.lang, a.status"
+
+
+def pending_embeddings(con: duckdb.DuckDBPyConnection, limit: int = 10_000) -> list[StoredArticle]:
+    rows = con.execute(
+        f"SELECT {_ARTICLE_COLS} FROM articles a ANTI JOIN embeddings e ON e.article_id = a.article_id "
+        "ORDER BY a.published_at, a.article_id LIMIT ?", [limit],
+    ).fetchall()
+    return [_article(r) for r in rows]
+
+
+def insert_embeddings(con: duckdb.DuckDBPyConnection, model: str, article_ids: Sequence[str], vectors: np.ndarray,
+                      embedded_at: datetime) -> None:
+    with transaction(con):
+        con.executemany(
+            "INSERT INTO embeddings VALUES (?, ?, ?, ?) ON CONFLICT (article_id) DO UPDATE SET "
+            "model = excluded.model, vector = excluded.vector, embedded_at = excluded.embedded_at",
+            [[aid, model, vec.astype(np.float32).tolist(), embedded_at] for aid, vec in zip(article_ids, vectors)],
+        )
+
+
+def pending_judgements(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple[StoredArticle, np.ndarray]]:
+    """Embedded articles not judged yet, with their vectors, oldest first."""
+    rows = con.execute(
+        f"SELECT {_ARTICLE_COLS}, e.vector FROM articles a JOIN embeddings e USING (article_id) "
+        "ANTI JOIN judgements j ON j.article_id = a.article_id WHERE e.model = ? "
+        "ORDER BY a.published_at, a.article_id", [model],
+    ).fetchall()
+    return [(_article(r), np.asarray(r[8], dtype=np.float32)) for r in rows]
+
+
+def insert_judgements(con: duckdb.DuckDBPyConnection, judgements: Sequence[Judgement], judged_at: datetime) -> None:
+    with transaction(con):
+        con.executemany(
+            "INSERT INTO judgements VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id) DO UPDATE SET "
+            "relevant = excluded.relevant, score = excluded.score, reason = excluded.reason, "
+            "country = excluded.country, intruder = excluded.intruder, judged_at = excluded.judged_at",
+            [[j.article_id, j.relevant, j.score, j.reason, j.country, j.intruder, judged_at] for j in judgements],
+        )
+
+
+# ---------------------------------------------------------------- incidents
+
+def pending_assignments(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple[StoredArticle, np.ndarray, Judgement]]:
+    """Relevant articles not yet in an incident, in publication order, with vector and judgement."""
+    rows = con.execute(
+        f"SELECT {_ARTICLE_COLS}, e.vector, j.relevant, j.score, j.reason, j.country, j.intruder "
+        "FROM articles a JOIN embeddings e USING (article_id) JOIN judgements j USING (article_id) "
+        "ANTI JOIN incident_articles ia ON ia.article_id = a.article_id "
+        "WHERE j.relevant AND e.model = ? ORDER BY a.published_at, a.article_id", [model],
+    ).fetchall()
+    return [
+        (_article(r), np.asarray(r[8], dtype=np.float32), Judgement(r[0], r[9], r[10], r[11], r[12], r[13]))
+        for r in rows
+    ]
+
+
+def read_members(con: duckdb.DuckDBPyConnection, since: datetime, model: str
+                 ) -> list[tuple[str, str, datetime, np.ndarray, dict[str, int]]]:
+    """Assigned articles published at or after `since`: (article_id, incident_id, published_at, vector, terms)."""
+    rows = con.execute(
+        "SELECT ia.article_id, ia.incident_id, a.published_at, e.vector, ia.terms_json FROM incident_articles ia "
+        "JOIN articles a USING (article_id) JOIN embeddings e USING (article_id) "
+        "WHERE a.published_at >= ? AND e.model = ? ORDER BY a.published_at, ia.article_id", [since, model],
+    ).fetchall()
+    return [(r[0], r[1], _utc(r[2]), np.asarray(r[3], dtype=np.float32), json.loads(r[4])) for r in rows]  # type: ignore[misc]
+
+
+def read_doc_freq(con: duckdb.DuckDBPyConnection) -> tuple[int, list[tuple[str, int]]]:
+    row = con.execute("SELECT value FROM counters WHERE name = 'term_docs'").fetchone()
+    rows = con.execute("SELECT term, df FROM term_stats").fetchall()
+    return (int(row[0]) if row else 0), [(str(t), int(d)) for t, d in rows]
+
+
+def save_assignments(
+    con: duckdb.DuckDBPyConnection, incidents: Sequence[IncidentRecord], assignments: Sequence[AssignmentRecord],
+    doc_freq: tuple[int, Sequence[tuple[str, int]]], assigned_at: datetime,
+) -> None:
+    """Write new incidents, article assignments and the updated document frequencies in one transaction."""
+    n_docs, df_rows = doc_freq
+    with transaction(con):
+        con.executemany(
+            "INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO NOTHING",
+            [[i.incident_id, i.title, i.first_article_id, i.first_seen_at, i.country, i.intruder, assigned_at]
+             for i in incidents],
+        )
+        con.executemany(
+            "INSERT INTO incident_articles VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id) DO NOTHING",
+            [[a.article_id, a.incident_id, a.score, a.nearest_article_id, a.opened, json.dumps(a.terms), assigned_at]
+             for a in assignments],
+        )
+        if df_rows:
+            con.execute("CREATE TEMP TABLE IF NOT EXISTS _df (term VARCHAR, df INTEGER)")
+            con.execute("DELETE FROM _df")
+            con.executemany("INSERT INTO _df VALUES (?, ?)", [list(r) for r in df_rows])
+            con.execute("INSERT INTO term_stats SELECT term, df FROM _df ON CONFLICT (term) DO UPDATE SET df = excluded.df")
+        con.execute(
+            "INSERT INTO counters VALUES ('term_docs', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            [n_docs],
+        )
+
+
+# ---------------------------------------------------------------- alerts
+
+def alert_id(incident_id: str, channel: str) -> str:
+    return stable_id("alert", incident_id, channel)
+
+
+def insert_alerts(con: duckdb.DuckDBPyConnection, incident_ids: Sequence[str], channel: str, created_at: datetime) -> int:
+    """One pending alert per (incident, channel); an incident already alerted on that channel is left alone."""
+    before = con.execute("SELECT count(*) FROM alerts").fetchone()[0]  # type: ignore[index]
+    con.executemany(
+        "INSERT INTO alerts (alert_id, incident_id, article_id, channel, status, created_at) "
+        "SELECT ?, incident_id, first_article_id, ?, 'pending', ? FROM incidents WHERE incident_id = ? "
+        "ON CONFLICT DO NOTHING",
+        [[alert_id(i, channel), channel, created_at, i] for i in incident_ids],
+    )
+    return int(con.execute("SELECT count(*) FROM alerts").fetchone()[0] - before)  # type: ignore[index]
+
+
+def unalerted_incidents(con: duckdb.DuckDBPyConnection, channel: str) -> list[IncidentRecord]:
+    rows = con.execute(
+        "SELECT incident_id, title, first_article_id, first_seen_at, country, intruder FROM incidents i "
+        "WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.incident_id AND a.channel = ?) "
+        "ORDER BY first_seen_at, incident_id", [channel],
+    ).fetchall()
+    return [IncidentRecord(r[0], r[1], r[2], _utc(r[3]), r[4], r[5]) for r in rows]  # type: ignore[arg-type]
+
+
+def read_alerts(con: duckdb.DuckDBPyConnection, *, status: str | None = None, channel: str | None = None) -> list[Alert]:
+    rows = con.execute(
+        "SELECT al.alert_id, al.incident_id, al.article_id, al.channel, al.status, al.created_at, i.title, i.country, "
+        "i.intruder, a.url, a.title, a.feed, a.published_at FROM alerts al "
+        "JOIN incidents i USING (incident_id) JOIN articles a ON a.article_id = al.article_id "
+        "WHERE (? IS NULL OR al.status = ?) AND (? IS NULL OR al.channel = ?) "
+        "ORDER BY a.published_at, al.alert_id", [status, status, channel, channel],
+    ).fetchall()
+    return [Alert(r[0], r[1], r[2], r[3], r[4], _utc(r[5]), r[6], r[7], r[8], r[9], r[10], r[11], _utc(r[12]))  # type: ignore[arg-type]
+            for r in rows]
+
+
+def mark_alert(con: duckdb.DuckDBPyConnection, alert_id_: str, *, status: str, at: datetime, error: str | None = None) -> None:
+    con.execute(
+        "UPDATE alerts SET status = ?, attempts = attempts + 1, last_error = ?, "
+        "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE alert_id = ?",
+        [status, error, status, at, alert_id_],
+    )
+
+
+# ---------------------------------------------------------------- read-only queries for CLI and digest
+
+def query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
+          ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run an analyst's query; returns (column names, rows). Raises WarehouseError on bad SQL."""
+    try:
+        cur = con.execute(sql, list(params or []))
+        columns = [d[0] for d in (cur.description or [])]
+        return columns, cur.fetchall() if cur.description else []
+    except duckdb.Error as exc:
+        raise WarehouseError(f"query failed: {exc}") from exc
+
+
+def read_digest_data(con: duckdb.DuckDBPyConnection, day: Any, timezone: str, start: datetime, end: datetime,
+                     top_n: int) -> Any:
+    """Everything the daily digest shows for articles published in [start, end) (publication time)."""
+    from pipeline.digest import DigestArticle, DigestData, DigestFeed, DigestIncident
+
+    inc_rows = con.execute(
+        "SELECT v.incident_id, v.title, v.country, v.intruder, v.first_seen_at, v.first_article_url, fa.feed, "
+        "v.article_count, v.source_count, "
+        "(SELECT count(*) FROM incident_articles ia JOIN articles a USING (article_id) "
+        " WHERE ia.incident_id = v.incident_id AND a.published_at >= ? AND a.published_at < ?) AS new_articles "
+        "FROM v_incidents v JOIN incidents i USING (incident_id) JOIN articles fa ON fa.article_id = i.first_article_id "
+        "ORDER BY v.first_seen_at, v.incident_id", [start, end],
+    ).fetchall()
+    incidents = [DigestIncident(r[0], r[1], r[2], r[3], _utc(r[4]), r[5], r[6], int(r[7]), int(r[8]), int(r[9]))  # type: ignore[arg-type]
+                 for r in inc_rows]
+    new = tuple(i for i in incidents if start <= i.first_seen_at < end)
+    grown = tuple(i for i in incidents if i.first_seen_at < start and i.new_articles > 0)
+    top = con.execute(
+        "SELECT a.title, a.url, a.feed, a.published_at, i.title FROM articles a JOIN judgements j USING (article_id) "
+        "LEFT JOIN incident_articles ia USING (article_id) LEFT JOIN incidents i ON i.incident_id = ia.incident_id "
+        "WHERE j.relevant AND a.published_at >= ? AND a.published_at < ? "
+        "ORDER BY ia.opened DESC NULLS LAST, j.score DESC, a.published_at LIMIT ?", [start, end, top_n],
+    ).fetchall()
+    feeds = con.execute(
+        "SELECT feed, url, last_status, consecutive_failures, last_error FROM v_feed_health "
+        "WHERE consecutive_failures > 0 ORDER BY consecutive_failures DESC, feed",
+    ).fetchall()
+    counts = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE j.relevant) FROM articles a LEFT JOIN judgements j USING (article_id) "
+        "WHERE a.published_at >= ? AND a.published_at < ?", [start, end],
+    ).fetchone()
+    return DigestData(
+        day=day, timezone=timezone, new_incidents=new, grown_incidents=grown,
+        top_articles=tuple(DigestArticle(r[0], r[1], r[2], _utc(r[3]), r[4]) for r in top),  # type: ignore[arg-type]
+        failing_feeds=tuple(DigestFeed(r[0], r[1], r[2], int(r[3]), r[4]) for r in feeds),
+        articles_seen=int(counts[0]) if counts else 0, relevant_articles=int(counts[1] or 0) if counts else 0,
+    )
