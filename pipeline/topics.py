@@ -1,0 +1,206 @@
+"""Watch topics as data: frozen records parsed and validated from a topic TOML file, plus the cue syntax.
+
+Pure apart from `load_topic` reading one file; no network, no database, no models.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+# Letters that NFKD does not decompose into base letter + combining mark.
+_FOLD_EXTRA = str.maketrans({"ł": "l", "ø": "o", "æ": "ae", "đ": "d", "ı": "i", "œ": "oe", "ð": "d", "þ": "th"})
+
+
+def fold_text(text: str) -> str:
+    """Lower-case `text` and strip accents ("Przestrzeń Powietrzną" -> "przestrzen powietrzna").
+
+    Used on both cues and article text so that cues match across spelling variants (Rzeszów/Rzeszow).
+    """
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_FOLD_EXTRA))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def compile_cue(cue: str) -> re.Pattern[str]:
+    """Compile one cue into a regex over folded text.
+
+    Cue syntax: whole words separated by spaces; a trailing "*" on a word matches any ending of that word;
+    a lone "*" matches any one word. Raises ValueError for an empty cue.
+    """
+    words = fold_text(cue).split()
+    if not words:
+        raise ValueError("empty cue")
+    parts: list[str] = []
+    for word in words:
+        if word == "*":
+            parts.append(r"\w+")
+        elif word.endswith("*"):
+            parts.append(re.escape(word[:-1]) + r"\w*")
+        else:
+            parts.append(re.escape(word))
+    return re.compile(r"(?<!\w)" + r"[\s\-]+".join(parts) + r"(?!\w)")
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One cue as written in the topic file and its compiled pattern (over folded text)."""
+
+    text: str
+    pattern: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Example sentences: `positive` are on topic, `negative` are near-topic or unrelated."""
+
+    positive: tuple[str, ...]
+    negative: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Cues:
+    """Include cues signal the topic; exclude cues signal a near-topic story."""
+
+    include: tuple[Cue, ...]
+    exclude: tuple[Cue, ...]
+
+
+@dataclass(frozen=True)
+class GazetteerEntry:
+    """A canonical name (state or intruder kind) and the cues that mention it."""
+
+    name: str
+    cues: tuple[Cue, ...]
+
+
+@dataclass(frozen=True)
+class EntityGazetteer:
+    """States and intruder kinds; `intruder_origins`/`theatre` name states that are rarely the violated one."""
+
+    states: tuple[GazetteerEntry, ...]
+    intruders: tuple[GazetteerEntry, ...]
+    intruder_origins: tuple[str, ...]
+    theatre: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A watch topic: what it is about, examples, cues and an entity gazetteer."""
+
+    name: str
+    description: str
+    examples: Examples
+    cues: Cues
+    entities: EntityGazetteer
+    source: str
+
+
+# --- validation models (untrusted input); extra="forbid" on every model so a typo names its key ---
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_cues(values: list[str]) -> list[str]:
+    for value in values:
+        compile_cue(value)
+    return values
+
+
+class _ExamplesModel(BaseModel):
+    model_config = _STRICT
+    positive: list[str] = Field(min_length=1)
+    negative: list[str] = Field(min_length=1)
+
+
+class _CuesModel(BaseModel):
+    model_config = _STRICT
+    include: list[str] = Field(min_length=1)
+    exclude: list[str] = Field(default_factory=list)
+
+    _valid_include = field_validator("include")(_check_cues)
+    _valid_exclude = field_validator("exclude")(_check_cues)
+
+
+class _EntryModel(BaseModel):
+    model_config = _STRICT
+    name: str = Field(min_length=1)
+    cues: list[str] = Field(min_length=1)
+
+    _valid_cues = field_validator("cues")(_check_cues)
+
+
+class _EntitiesModel(BaseModel):
+    model_config = _STRICT
+    intruder_origins: list[str] = Field(default_factory=list)
+    theatre: list[str] = Field(default_factory=list)
+    states: list[_EntryModel] = Field(min_length=1)
+    intruders: list[_EntryModel] = Field(min_length=1)
+
+
+class _TopicModel(BaseModel):
+    model_config = _STRICT
+    name: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    examples: _ExamplesModel
+    cues: _CuesModel
+    entities: _EntitiesModel
+
+
+def _cues(values: list[str]) -> tuple[Cue, ...]:
+    return tuple(Cue(text=value, pattern=compile_cue(value)) for value in values)
+
+
+def _entries(models: list[_EntryModel]) -> tuple[GazetteerEntry, ...]:
+    return tuple(GazetteerEntry(name=m.name, cues=_cues(m.cues)) for m in models)
+
+
+def parse_topic(data: Mapping[str, Any], source: str) -> Topic:
+    """Validate a topic mapping (as read from TOML) and return a frozen `Topic`.
+
+    `source` names the file in error messages. Raises ValueError naming the offending key(s) and the
+    source for unknown keys, missing keys, wrong types, bad cues, or origin/theatre states absent from
+    the gazetteer.
+    """
+    try:
+        model = _TopicModel.model_validate(dict(data))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ValueError(f"invalid topic file {source}: {problems}") from exc
+    state_names = {s.name for s in model.entities.states}
+    for key in ("intruder_origins", "theatre"):
+        unknown = [n for n in getattr(model.entities, key) if n not in state_names]
+        if unknown:
+            raise ValueError(f"invalid topic file {source}: entities.{key}: states not in entities.states: {unknown}")
+    return Topic(
+        name=model.name,
+        description=" ".join(model.description.split()),
+        examples=Examples(positive=tuple(model.examples.positive), negative=tuple(model.examples.negative)),
+        cues=Cues(include=_cues(model.cues.include), exclude=_cues(model.cues.exclude)),
+        entities=EntityGazetteer(
+            states=_entries(model.entities.states),
+            intruders=_entries(model.entities.intruders),
+            intruder_origins=tuple(model.entities.intruder_origins),
+            theatre=tuple(model.entities.theatre),
+        ),
+        source=source,
+    )
+
+
+def load_topic(path: str | Path) -> Topic:
+    """Read and validate a topic TOML file. Raises OSError if unreadable, ValueError if invalid."""
+    path = Path(path)
+    with path.open("rb") as handle:
+        try:
+            data = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"invalid topic file {path}: {exc}") from exc
+    return parse_topic(data, str(path))
