@@ -1,0 +1,313 @@
+"""The `newswatch` command line: composition only. Library errors (NewswatchError) become one clean line and a
+non-zero exit; programming errors keep their traceback."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+
+from pipeline.errors import ConfigInvalid, NewswatchError
+from pipeline.settings import PROJECT_ROOT, Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEMO_CORPUS = PROJECT_ROOT / "tests" / "data" / "corpus" / "dev"
+
+
+def _quiet_prefect() -> None:
+    """Defaults for running flows locally with no Prefect server (set before prefect is imported)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "false")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def handle_errors(fn: F) -> F:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except NewswatchError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def default_config_paths() -> list[Path]:
+    """config/newswatch.toml (+ config/local.toml) in the working directory, else the shipped one."""
+    for base in (Path.cwd() / "config", PROJECT_ROOT / "config"):
+        main = base / "newswatch.toml"
+        if main.exists():
+            local = base / "local.toml"
+            return [main, local] if local.exists() else [main]
+    return []
+
+
+def settings_from(config: Sequence[str], overrides: dict[str, Any] | None = None) -> Settings:
+    paths = [Path(c) for c in config] if config else default_config_paths()
+    if not config and os.environ.get("NEWSWATCH_CONFIG"):
+        paths = [Path(p) for p in os.environ["NEWSWATCH_CONFIG"].split(os.pathsep)]
+    return load_settings(paths, overrides=overrides)
+
+
+config_option = click.option(
+    "--config", "-c", "config", multiple=True, type=click.Path(dir_okay=False),
+    help="TOML config file (repeatable; later files override earlier). Default: config/newswatch.toml "
+         "(+ config/local.toml), or $NEWSWATCH_CONFIG.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="newswatch")
+def main() -> None:
+    """newswatch: watch news feeds, alert once per NEW incident of the watch topic (airspace violations by
+    default), write a daily digest, keep everything in a DuckDB warehouse you can query with SQL.
+
+    \b
+    Quick start:
+      newswatch demo                     # bundled corpus, full pipeline, alerts, digest
+      newswatch run --config config/newswatch.toml
+      newswatch sql "select * from v_incidents"
+    """
+
+
+def _print_alerts(alerts: Sequence[Any]) -> None:
+    from pipeline.alerts import alert_text
+
+    for a in alerts:
+        click.secho("NEW INCIDENT ", fg="red", bold=True, nl=False)
+        click.echo(alert_text(a))
+
+
+def _print_report(report: Any) -> None:
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(report.articles.items())) or "none"
+    click.echo(
+        f"feeds: {report.feeds_ok} ok, {report.feeds_not_modified} unchanged, {len(report.feeds_failed)} failed; "
+        f"new entries {report.new_entries}; articles: {statuses}; relevant {report.relevant}/{report.judged}; "
+        f"incidents opened {report.incidents_opened}; alerts {len(report.alerts)}",
+        err=True,
+    )
+    for name, error in report.feeds_failed.items():
+        click.echo(f"  feed {name} failed: {error}", err=True)
+
+
+def run_cycle(settings: Settings) -> Any:
+    _quiet_prefect()
+    from flows.cycle import cluster_settings, monitor_cycle
+
+    cluster_settings(settings)  # a typo in [cluster] fails before any work
+    if not settings.feeds:
+        raise ConfigInvalid("config", "feeds", "no feeds configured (add [[feeds]] tables or include feeds.toml)")
+    return monitor_cycle(settings)
+
+
+@main.command()
+@config_option
+@handle_errors
+def run(config: tuple[str, ...]) -> None:
+    """Run one monitor cycle (poll, fetch, extract, embed, judge, assign, alert) through Prefect and exit.
+
+    Exits 0 even when some feeds failed (they are recorded in v_feed_health); non-zero only when the cycle
+    itself cannot run (bad config, warehouse busy, model missing).
+
+    \b
+    Example:
+      newswatch run --config config/newswatch.toml
+    """
+    report = run_cycle(settings_from(config))
+    _print_alerts(report.alerts)
+    _print_report(report)
+
+
+def _day_window(day: date, tz_name: str) -> tuple[datetime, datetime]:
+    try:
+        tz = ZoneInfo(tz_name)
+    except ZoneInfoNotFoundError as exc:
+        raise ConfigInvalid("config", "digest.timezone", f"unknown time zone {tz_name!r}") from exc
+    start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
+
+
+def write_digest(settings: Settings, day: date, out: Path) -> tuple[Path, Path, Any]:
+    """Render the digest of `day` from the warehouse to OUT (.html) and the same name with .txt."""
+    from pipeline.digest import render_html, render_text
+    from warehouse import store
+
+    start, end = _day_window(day, settings.digest.timezone)
+    with store.open_warehouse(settings.warehouse.path, read_only=True,
+                              busy_timeout_seconds=settings.warehouse.busy_timeout_seconds) as con:
+        data = store.read_digest_data(con, day, settings.digest.timezone, start, end, settings.digest.top_articles)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    html_path = out.with_suffix(".html")
+    text_path = out.with_suffix(".txt")
+    html_path.write_text(render_html(data), encoding="utf-8")
+    text_path.write_text(render_text(data), encoding="utf-8")
+    return html_path, text_path, data
+
+
+@main.command()
+@config_option
+@click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Digest day (YYYY-MM-DD) in digest.timezone. Default: today.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write HTML here and plain text beside it (.txt). Default: <digest.out_dir>/digest-DATE.html")
+@handle_errors
+def digest(config: tuple[str, ...], day: datetime | None, out: Path | None) -> None:
+    """Write the daily digest: new incidents, incidents that grew, top articles, failing feeds.
+
+    Days are publication days in digest.timezone.
+
+    \b
+    Example:
+      newswatch digest --date 2025-09-10 --out out/digest.html
+    """
+    settings = settings_from(config)
+    the_day = day.date() if day else datetime.now(ZoneInfo(settings.digest.timezone)).date()
+    out = out or Path(settings.digest.out_dir) / f"digest-{the_day:%Y-%m-%d}.html"
+    html_path, text_path, data = write_digest(settings, the_day, out)
+    click.echo(f"digest {the_day}: {len(data.new_incidents)} new, {len(data.grown_incidents)} grown -> "
+               f"{html_path} and {text_path}")
+
+
+def _print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return
+    if fmt == "json":
+        click.echo(json.dumps([dict(zip(columns, r)) for r in rows], default=str, ensure_ascii=False, indent=1))
+        return
+
+    def cell(v: Any) -> str:
+        if v is None:
+            return ""
+        if isinstance(v, datetime):
+            return v.strftime("%Y-%m-%d %H:%M")
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        s = " ".join(str(v).split())
+        return s if len(s) <= 70 else s[:67] + "..."
+
+    table = [[cell(v) for v in r] for r in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in table]) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    click.echo("  ".join("-" * w for w in widths))
+    for r in table:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+    click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", err=True)
+
+
+def _query(settings: Settings, sql: str, fmt: str) -> None:
+    from warehouse import store
+
+    with store.open_warehouse(settings.warehouse.path, read_only=True,
+                              busy_timeout_seconds=settings.warehouse.busy_timeout_seconds) as con:
+        columns, rows = store.query(con, sql)
+    _print_table(columns, rows, fmt)
+
+
+format_option = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+                             help="Output format.")
+
+
+@main.command()
+@config_option
+@click.argument("query")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
+@click.option("--json", "as_json", is_flag=True, help="JSON output (a list of objects).")
+@handle_errors
+def sql(config: tuple[str, ...], query: str, as_csv: bool, as_json: bool) -> None:
+    """Run a read-only SQL query against the warehouse (views: v_articles, v_incidents, v_alerts,
+    v_feed_health; see docs/warehouse.md). The file is opened read-only: writes fail.
+
+    \b
+    Example:
+      newswatch sql "select title, country, source_count from v_incidents order by first_seen_at"
+    """
+    _query(settings_from(config), query, "csv" if as_csv else "json" if as_json else "table")
+
+
+@main.command()
+@config_option
+@format_option
+@handle_errors
+def incidents(config: tuple[str, ...], fmt: str) -> None:
+    """List known incidents, newest first.
+
+    \b
+    Example:
+      newswatch incidents --format csv
+    """
+    _query(settings_from(config),
+           "SELECT incident_id, first_seen_at, country, intruder, article_count, source_count, title "
+           "FROM v_incidents ORDER BY first_seen_at DESC", fmt)
+
+
+@main.command()
+@config_option
+@format_option
+@handle_errors
+def alerts(config: tuple[str, ...], fmt: str) -> None:
+    """List alerts (outbox rows) with their delivery status, newest first.
+
+    \b
+    Example:
+      newswatch alerts --format json
+    """
+    _query(settings_from(config),
+           "SELECT created_at, channel, status, incident_id, article_url FROM v_alerts ORDER BY created_at DESC", fmt)
+
+
+@main.command()
+@click.option("--config", "-c", "config", multiple=True, type=click.Path(dir_okay=False),
+              help="Config for the demo (default: config/demo.toml).")
+@click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), default=DEMO_CORPUS,
+              show_default=True, help="Corpus directory in the dev-corpus layout (site/<outlet>/feed.xml).")
+@click.option("--fresh/--keep", default=True, show_default=True, help="Start from an empty demo warehouse.")
+@handle_errors
+def demo(config: tuple[str, ...], corpus: Path, fresh: bool) -> None:
+    """Serve the bundled demo corpus on 127.0.0.1, run the full pipeline through Prefect, print each
+    new-incident alert, write a digest and show how to query the warehouse.
+
+    \b
+    Example:
+      newswatch demo
+    """
+    from flows.corpus_server import CorpusServer
+
+    paths = list(config) or [str(PROJECT_ROOT / "config" / "demo.toml")]
+    base = settings_from(paths)
+    if fresh:
+        for suffix in ("", ".wal"):
+            Path(base.warehouse.path + suffix).unlink(missing_ok=True)
+    with CorpusServer(corpus / "site") as server:
+        feeds = [{"name": n, "url": u} for n, u in server.feed_urls().items()]
+        settings = settings_from(paths, overrides={"feeds": feeds})
+        click.echo(f"serving {len(feeds)} demo feeds from {server.base_url}; running the pipeline "
+                   f"(first run loads the model and starts Prefect: about a minute)...", err=True)
+        report = run_cycle(settings)
+    _print_alerts(report.alerts)
+    _print_report(report)
+    from warehouse import store
+
+    with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
+        _, rows = store.query(con, "SELECT CAST(published_at AS DATE) AS d, count(*) FROM v_articles "
+                                   "WHERE relevant GROUP BY d ORDER BY count(*) DESC, d LIMIT 1")
+    day = rows[0][0] if rows else datetime.now(UTC).date()
+    html_path, text_path, data = write_digest(settings, day, Path(settings.digest.out_dir) / f"digest-{day}.html")
+    cfg = " ".join(f"-c {p}" for p in paths)
+    click.echo(f"\nDigest for {day} (the busiest day): {html_path.resolve()}\n  and as text: {text_path.resolve()}")
+    click.echo(f"Warehouse: {Path(settings.warehouse.path).resolve()}\n  query it: newswatch sql {cfg} "
+               f"\"select title, country, intruder, source_count from v_incidents\"\n"
+               f"  or: duckdb -readonly {settings.warehouse.path} \"select * from v_alerts\"")

@@ -1,0 +1,273 @@
+"""The monitor cycle as a Prefect flow: poll -> fetch+extract -> embed -> judge -> assign -> alert.
+Composition only: each task opens the warehouse for its unit of work, calls library functions, stores results.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows import resources
+from pipeline import alerts as alert_text
+from pipeline import feeds as feed_stage
+from pipeline import web
+from pipeline.assign import StreamItem, assign_stream, build_index, members_since
+from pipeline.embed import embedding_text
+from pipeline.entities import extract_entities
+from pipeline.errors import FeedMalformed, FetchFailed, TransientError
+from pipeline.extract import extract_article
+from pipeline.incidents import ClusterSettings
+from pipeline.lexical import DocFreq
+from pipeline.models import Alert, Extraction, FeedEntry, FeedSource, IncidentRecord, Judgement, Page
+from pipeline.relevance import judge_relevance
+from pipeline.settings import Settings
+from warehouse import store
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    try:
+        return get_run_logger()
+    except Exception:  # outside a run (task.fn in tests)
+        return logging.getLogger("newswatch")
+
+
+def cluster_settings(settings: Settings) -> ClusterSettings:
+    """The engine's settings: shipped defaults overridden by the [cluster] section (unknown keys fail)."""
+    from pipeline.errors import ConfigInvalid
+
+    known = set(ClusterSettings.__dataclass_fields__)
+    extra = dict(settings.cluster.model_extra or {})
+    for key in extra:
+        if key not in known:
+            raise ConfigInvalid("config", f"cluster.{key}", f"unknown key (known: {', '.join(sorted(known))})")
+    try:
+        return ClusterSettings(**extra)
+    except (TypeError, ValueError) as exc:
+        raise ConfigInvalid("config", "cluster", str(exc)) from exc
+
+
+@dataclass
+class CycleReport:
+    feeds_ok: int = 0
+    feeds_not_modified: int = 0
+    feeds_failed: dict[str, str] = field(default_factory=dict)
+    new_entries: int = 0
+    articles: dict[str, int] = field(default_factory=dict)  # status -> count
+    embedded: int = 0
+    judged: int = 0
+    relevant: int = 0
+    assigned: int = 0
+    incidents_opened: int = 0
+    alerts: list[Alert] = field(default_factory=list)
+
+
+def _wh(settings: Settings, read_only: bool = False):  # type: ignore[no-untyped-def]
+    return store.open_warehouse(settings.warehouse.path, read_only=read_only,
+                                busy_timeout_seconds=settings.warehouse.busy_timeout_seconds)
+
+
+def _backoff(failures: int) -> timedelta:
+    """Exponential backoff with jitter for a failing feed: 1, 2, 4 ... minutes, capped at 6 hours."""
+    minutes = min(2 ** max(failures - 1, 0), 360)
+    return timedelta(minutes=minutes * random.uniform(0.8, 1.2))
+
+
+@task(name="poll-feeds", cache_policy=NO_CACHE)
+def poll_feeds(settings: Settings, report: CycleReport) -> None:
+    """Conditional GET of every configured feed; failures are recorded per feed, never raised."""
+    log = _logger()
+    sources = [FeedSource(f.name, f.url) for f in settings.feeds]
+    with _wh(settings) as con:
+        store.upsert_feeds(con, sources)
+        states = {s.name: s for s in store.read_feed_states(con, [s.name for s in sources])}
+    now = _now()
+    due = [s for s in sources if states[s.name].next_poll_at is None or states[s.name].next_poll_at <= now]
+    with web.make_client(settings.fetch.timeout_seconds, settings.fetch.user_agent) as client:
+        def one(source: FeedSource):  # type: ignore[no-untyped-def]
+            state = states[source.name]
+            try:
+                resp = feed_stage.fetch_feed(client, source, settings.fetch, state.etag, state.last_modified)
+                if resp.body is None:
+                    return source, resp, None, None
+                parsed = feed_stage.parse_feed(source, resp.body, resp.content_type, resp.final_url,
+                                               settings.fetch.max_entries_per_feed)
+                return source, resp, parsed, None
+            except (FetchFailed, FeedMalformed) as exc:
+                return source, None, None, exc
+
+        with ThreadPoolExecutor(max_workers=settings.fetch.concurrency) as pool:
+            results = list(pool.map(one, due))
+    with _wh(settings) as con:
+        for source, resp, parsed, error in results:
+            polled = _now()
+            state = states[source.name]
+            if error is not None:
+                reason = error.reason if isinstance(error, FetchFailed) else "malformed"
+                failures = state.consecutive_failures + 1
+                wait = _backoff(failures)
+                if isinstance(error, FetchFailed) and error.retry_after_seconds:
+                    wait = max(wait, timedelta(seconds=error.retry_after_seconds))
+                store.mark_feed_polled(con, source.name, polled_at=polled, status=reason, error=str(error),
+                                       etag=None, last_modified=None, next_poll_at=polled + wait)
+                report.feeds_failed[source.name] = str(error)
+                log.warning("feed %s failed: %s", source.name, error)
+                continue
+            assert resp is not None
+            if parsed is None:
+                store.mark_feed_polled(con, source.name, polled_at=polled, status="not_modified", error=None,
+                                       etag=resp.etag, last_modified=resp.last_modified, next_poll_at=None)
+                report.feeds_not_modified += 1
+                continue
+            with store.transaction(con):
+                store.insert_feed_body(con, source.name, resp.body or b"", resp.content_type, polled)
+                report.new_entries += store.upsert_entries(con, parsed.entries, polled)
+                store.mark_feed_polled(con, source.name, polled_at=polled, status="ok",
+                                       error=parsed.bozo_reason, etag=resp.etag,
+                                       last_modified=resp.last_modified, next_poll_at=None)
+            report.feeds_ok += 1
+    log.info("polled %d feeds: %d ok, %d not modified, %d failed, %d new entries", len(due), report.feeds_ok,
+             report.feeds_not_modified, len(report.feeds_failed), report.new_entries)
+
+
+def _fetch_and_extract(client, settings: Settings, entry: FeedEntry) -> tuple[FeedEntry, Page | None, Extraction]:  # type: ignore[no-untyped-def]
+    f = settings.fetch
+    try:
+        resp = web.fetch(client, entry.url, max_bytes=f.max_page_bytes, timeout_seconds=f.timeout_seconds,
+                         max_redirects=f.max_redirects, allow_private_addresses=f.allow_private_addresses)
+    except FetchFailed as exc:
+        return entry, None, Extraction(exc.reason, str(exc), entry.title, entry.summary, None, None, "feed")
+    page = Page(entry.url, resp.final_url, resp.status, resp.body, resp.headers.get("content-type"))
+    return entry, page, extract_article(entry.url, resp.body, page.content_type, settings.extract.min_words)
+
+
+@task(name="fetch-articles", cache_policy=NO_CACHE)
+def fetch_articles(settings: Settings, report: CycleReport) -> None:
+    """Fetch and extract every entry that has no article yet; each outcome (ok or why not) is stored."""
+    with _wh(settings) as con:
+        pending = store.pending_entries(con)
+    if not pending:
+        return
+    host_limits: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(settings.fetch.per_host_concurrency))
+
+    with web.make_client(settings.fetch.timeout_seconds, settings.fetch.user_agent) as client:
+        def one(entry: FeedEntry):  # type: ignore[no-untyped-def]
+            with host_limits[urlsplit(entry.url).netloc]:
+                return _fetch_and_extract(client, settings, entry)
+
+        with ThreadPoolExecutor(max_workers=settings.fetch.concurrency) as pool, _wh(settings) as con:
+            for fut in as_completed([pool.submit(one, e) for e in pending]):
+                entry, page, extraction = fut.result()
+                store.save_article(con, entry, page, extraction, fetched_at=_now())
+                report.articles[extraction.status] = report.articles.get(extraction.status, 0) + 1
+    _logger().info("fetched %d articles: %s", len(pending), report.articles)
+
+
+@task(name="embed-articles", cache_policy=NO_CACHE)
+def embed_articles(settings: Settings, report: CycleReport) -> None:
+    """Embed title + lead of every article without a vector, in batches (each batch committed)."""
+    emb = resources.embedder(settings.embed.model, settings.embed.batch_size)
+    with _wh(settings) as con:
+        pending = store.pending_embeddings(con)
+    batch = max(settings.embed.batch_size * 4, 64)
+    for start in range(0, len(pending), batch):
+        chunk = pending[start:start + batch]
+        vectors = emb.encode([embedding_text(a.title, a.text, settings.embed.max_words) for a in chunk])
+        with _wh(settings) as con:
+            store.insert_embeddings(con, emb.name, [a.article_id for a in chunk], vectors, _now())
+        report.embedded += len(chunk)
+    if pending:
+        _logger().info("embedded %d articles with %s", report.embedded, emb.name)
+
+
+@task(name="judge-articles", cache_policy=NO_CACHE)
+def judge_articles(settings: Settings, report: CycleReport) -> None:
+    """Decide relevance to the topic and extract the violated state and intruder for each new article."""
+    model = resources.topic_model(settings.topic.path, settings.embed.model, settings.embed.batch_size)
+    with _wh(settings) as con:
+        pending = store.pending_judgements(con, settings.embed.model)
+    out = []
+    for article, vector in pending:
+        rel = judge_relevance(model, article.title, article.text, vector)
+        ents = extract_entities(model.topic, article.title, article.text) if rel.relevant else None
+        out.append(Judgement(article.article_id, rel.relevant, rel.score, rel.reason,
+                             ents.country if ents else None, ents.intruder if ents else None))
+    if out:
+        with _wh(settings) as con:
+            store.insert_judgements(con, out, _now())
+    report.judged = len(out)
+    report.relevant = sum(j.relevant for j in out)
+
+
+@task(name="assign-incidents", cache_policy=NO_CACHE)
+def assign_incidents(settings: Settings, report: CycleReport) -> None:
+    """Join each relevant article (publication order) to a known incident or open a new one."""
+    engine = cluster_settings(settings)
+    with _wh(settings) as con:
+        pending = store.pending_assignments(con, settings.embed.model)
+        if not pending:
+            return
+        items = [StreamItem(a.article_id, a.published_at, a.title, a.text, v) for a, v, _ in pending]
+        since = members_since(items, engine)
+        assert since is not None
+        n_docs, rows = store.read_doc_freq(con)
+        doc_freq = DocFreq.from_rows(n_docs, rows)
+        index = build_index(engine, doc_freq, store.read_members(con, since, settings.embed.model))
+        records = assign_stream(index, items)
+        by_id = {a.article_id: (a, j) for a, _, j in pending}
+        incidents = []
+        for r in records:
+            if r.opened:
+                article, judgement = by_id[r.article_id]
+                incidents.append(IncidentRecord(r.incident_id, article.title, article.article_id,
+                                                article.published_at, judgement.country, judgement.intruder))
+        store.save_assignments(con, incidents, records, (doc_freq.n_docs, doc_freq.to_rows()), _now())
+    report.assigned = len(records)
+    report.incidents_opened = len(incidents)
+
+
+@task(name="raise-alerts", cache_policy=NO_CACHE)
+def raise_alerts(settings: Settings, report: CycleReport) -> None:
+    """One outbox row per new incident and channel; the log channel is delivered at once (logged and returned)."""
+    log = _logger()
+    with _wh(settings) as con:
+        for channel in settings.alerts.channels:
+            fresh = store.unalerted_incidents(con, channel.name)
+            store.insert_alerts(con, [i.incident_id for i in fresh], channel.name, _now())
+        for channel in settings.alerts.channels:
+            if channel.type != "log":
+                continue  # e-mail and webhook delivery: see the outbox stage
+            for alert in store.read_alerts(con, status="pending", channel=channel.name):
+                log.warning("ALERT %s", alert_text.alert_subject(alert))
+                store.mark_alert(con, alert.alert_id, status="sent", at=_now())
+                report.alerts.append(alert)
+
+
+@flow(name="newswatch-cycle", log_prints=False, validate_parameters=False)
+def monitor_cycle(settings: Settings) -> CycleReport:
+    """One full monitor cycle. Feed and page failures are recorded, not raised; only a cycle that cannot run
+    (warehouse busy past its timeout, model missing, bad config) raises."""
+    report = CycleReport()
+    poll_feeds(settings, report)
+    fetch_articles(settings, report)
+    embed_articles(settings, report)
+    judge_articles(settings, report)
+    assign_incidents(settings, report)
+    raise_alerts(settings, report)
+    return report
+
+
+def is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, TransientError)

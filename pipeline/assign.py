@@ -1,0 +1,63 @@
+"""Incident assignment over a batch of articles in publication order: the one loop shared by the live pipeline
+and `newswatch cluster-file`, so both make the same decisions.
+
+Pure: the caller loads members and document frequencies from the warehouse and stores what this returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from pipeline.incidents import ClusterSettings, IncidentIndex, Member
+from pipeline.lexical import DocFreq, extract_terms
+from pipeline.models import AssignmentRecord, stable_id
+
+
+@dataclass(frozen=True)
+class StreamItem:
+    key: str
+    published_at: datetime
+    title: str
+    text: str
+    vector: np.ndarray
+
+
+def incident_id_for(opening_key: str) -> str:
+    """Stable id of the incident an article opens (a re-run after a crash opens the same id)."""
+    return "inc-" + stable_id("incident", opening_key)[:12]
+
+
+def members_since(items: Sequence[StreamItem], settings: ClusterSettings) -> datetime | None:
+    """The oldest publication time whose members can still be candidates for this batch."""
+    if not items:
+        return None
+    return min(i.published_at for i in items) - timedelta(days=settings.window_days)
+
+
+def build_index(settings: ClusterSettings, doc_freq: DocFreq,
+                members: Iterable[tuple[str, str, datetime, np.ndarray, dict[str, int]]]) -> IncidentIndex:
+    """An index of already-assigned articles; their terms are already counted in `doc_freq`."""
+    index = IncidentIndex(settings, doc_freq)
+    for key, incident_id, published_at, vector, terms in members:
+        index.add(Member(key, incident_id, published_at, vector, terms), count_terms=False)
+    return index
+
+
+def assign_stream(index: IncidentIndex, items: Sequence[StreamItem]) -> list[AssignmentRecord]:
+    """Assign each item (sorted here by publication time) to a known incident or a new one; the index and its
+    document frequencies are updated as it goes, so later items see earlier ones."""
+    out: list[AssignmentRecord] = []
+    lead = index.settings.term_lead_words
+    for item in sorted(items, key=lambda i: (i.published_at, i.key)):
+        terms = extract_terms(item.title, item.text, lead_words=lead)
+        decision = index.assign(item.vector, terms, item.published_at)
+        opened = decision.incident_id is None
+        incident_id = incident_id_for(item.key) if opened else decision.incident_id
+        assert incident_id is not None
+        index.add(Member(item.key, incident_id, item.published_at, item.vector, terms))
+        out.append(AssignmentRecord(item.key, incident_id, decision.score, decision.nearest_key, opened, terms))
+    return out
