@@ -82,12 +82,19 @@ class GazetteerEntry:
 
 @dataclass(frozen=True)
 class EntityGazetteer:
-    """States and intruder kinds; `intruder_origins`/`theatre` name states that are rarely the violated one."""
+    """States and intruder kinds; `intruder_origins`/`theatre` name states that are rarely the violated one.
+
+    `violated_before` matches the end of the text just before a state mention, `violated_after` the start
+    of the text just after it (folded text); such a mention counts `violated_context_weight` times.
+    """
 
     states: tuple[GazetteerEntry, ...]
     intruders: tuple[GazetteerEntry, ...]
     intruder_origins: tuple[str, ...]
     theatre: tuple[str, ...]
+    violated_before: re.Pattern[str]
+    violated_after: re.Pattern[str]
+    violated_context_weight: float
 
 
 @dataclass(frozen=True)
@@ -140,8 +147,13 @@ class _EntitiesModel(BaseModel):
     model_config = _STRICT
     intruder_origins: list[str] = Field(default_factory=list)
     theatre: list[str] = Field(default_factory=list)
+    violated_before: list[str] = Field(default_factory=list)
+    violated_after: list[str] = Field(default_factory=list)
+    violated_context_weight: float = Field(default=1.0, ge=1.0)
     states: list[_EntryModel] = Field(min_length=1)
     intruders: list[_EntryModel] = Field(min_length=1)
+
+    _valid_context = field_validator("violated_before", "violated_after")(_check_cues)
 
 
 class _TopicModel(BaseModel):
@@ -155,6 +167,16 @@ class _TopicModel(BaseModel):
 
 def _cues(values: list[str]) -> tuple[Cue, ...]:
     return tuple(Cue(text=value, pattern=compile_cue(value)) for value in values)
+
+
+def _context_pattern(values: list[str], *, before: bool) -> re.Pattern[str]:
+    """One regex for context cues: anchored at the end of the preceding text or the start of the following."""
+    if not values:
+        return re.compile(r"(?!)")  # matches nothing
+    alternatives = "|".join(compile_cue(value).pattern for value in values)
+    if before:
+        return re.compile(rf"(?:{alternatives})\s+$")
+    return re.compile(rf"^(?:['\u2019]s)?\s+(?:{alternatives})")
 
 
 def _entries(models: list[_EntryModel]) -> tuple[GazetteerEntry, ...]:
@@ -190,6 +212,9 @@ def parse_topic(data: Mapping[str, Any], source: str) -> Topic:
             intruders=_entries(model.entities.intruders),
             intruder_origins=tuple(model.entities.intruder_origins),
             theatre=tuple(model.entities.theatre),
+            violated_before=_context_pattern(model.entities.violated_before, before=True),
+            violated_after=_context_pattern(model.entities.violated_after, before=False),
+            violated_context_weight=model.entities.violated_context_weight,
         ),
         source=source,
     )

@@ -1,0 +1,83 @@
+"""Behaviour of entity extraction on short texts written for these tests, with the shipped topic file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.entities import extract_entities
+from pipeline.topics import Topic, load_topic
+
+TOPIC_FILE = Path(__file__).resolve().parents[1] / "config" / "topics" / "airspace_violations.toml"
+
+
+@pytest.fixture(scope="module")
+def topic() -> Topic:
+    return load_topic(TOPIC_FILE)
+
+
+def test_violated_state_is_not_the_intruder_origin(topic: Topic) -> None:
+    found = extract_entities(
+        topic,
+        "Russian drones cross into Lithuania overnight",
+        "Several Russian drones entered Lithuanian airspace from Belarus, the army in Vilnius said. "
+        "Russia denied any involvement and Moscow called the claims a provocation.",
+    )
+    assert found.country == "Lithuania"
+    assert found.intruder == "drones"
+
+
+def test_origin_state_is_returned_when_no_other_state_is_named(topic: Topic) -> None:
+    found = extract_entities(topic, "Russian jets spotted", "Two Russian MiG-31 fighters were seen.")
+    assert found.country == "Russia"
+    assert found.intruder == "fighter jets"
+
+
+def test_defending_jets_do_not_make_jets_the_intruder(topic: Topic) -> None:
+    found = extract_entities(
+        topic,
+        "Latvia scrambles jets as Russian drones enter its airspace",
+        "Latvian and allied fighter jets were scrambled after two Russian drones crossed the border. "
+        "One drone was shot down near Riga.",
+    )
+    assert found.country == "Latvia"
+    assert found.intruder == "drones"
+
+
+def test_airport_closure_report_names_the_state_of_the_airport(topic: Topic) -> None:
+    found = extract_entities(
+        topic,
+        "Drones spotted near Schiphol; flights suspended",
+        "Air traffic was halted for two hours after several drones were seen near the runways, "
+        "the airport said. Police are investigating.",
+    )
+    assert found.country == "Netherlands"
+    assert found.intruder == "drones"
+
+
+def test_state_named_as_the_violated_airspace_beats_allies_in_the_title(topic: Topic) -> None:
+    found = extract_entities(
+        topic,
+        "Swedish Gripens join Finnish response",
+        "Swedish fighters helped escort a Russian helicopter that flew into Finland's airspace near the "
+        "border for four minutes. Finnish officials protested.",
+    )
+    assert found.country == "Finland"
+    assert found.intruder == "helicopter"
+
+
+def test_non_english_report_is_understood(topic: Topic) -> None:
+    found = extract_entities(
+        topic,
+        "Rosyjskie drony naruszyły polską przestrzeń powietrzną",
+        "W nocy kilka dronów wleciało nad Polskę. Wojsko poderwało myśliwce.",
+    )
+    assert found.country == "Poland"
+    assert found.intruder == "drones"
+
+
+def test_text_without_states_or_intruders_gives_none(topic: Topic) -> None:
+    found = extract_entities(topic, "Quarterly results beat forecasts", "Revenue rose by four per cent.")
+    assert found.country is None
+    assert found.intruder is None
