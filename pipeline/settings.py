@@ -206,9 +206,11 @@ def load_settings(
         key = _key_of(tuple(err["loc"]))
         problem = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         origin = " + ".join(sources) if sources else "defaults"
-        top = str(err["loc"][0]) if err["loc"] else ""
-        if top in env_data:
-            origin += " / NEWSWATCH_* environment"
+        node: Any = env_data
+        for part in err["loc"]:
+            node = node.get(str(part)) if isinstance(node, dict) else None
+        if node is not None:
+            origin = "environment variable " + ENV_PREFIX + "__".join(str(p).upper() for p in err["loc"])
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
         raise ConfigInvalid(origin, key, problem + more) from exc
     names = [f.name for f in settings.feeds]
