@@ -9,6 +9,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,7 +17,7 @@ import numpy.typing as npt
 from pipeline.topics import Cue, Topic, fold_text
 
 Vector = npt.NDArray[np.float32]
-Embed = Callable[[Sequence[str]], npt.NDArray[np.floating]]
+Embed = Callable[[Sequence[str]], npt.NDArray[np.floating[Any]]]
 
 # Words of article text (after the title) that go into the embedded text: the lead carries the news.
 LEAD_WORDS = 120
@@ -97,7 +98,7 @@ def _top_mean(similarities: Vector, k: int) -> float:
     return float(np.sort(similarities)[-k:].mean())
 
 
-def judge_relevance(model: TopicModel, title: str, text: str, vector: npt.NDArray[np.floating]) -> Relevance:
+def judge_relevance(model: TopicModel, title: str, text: str, vector: npt.NDArray[np.floating[Any]]) -> Relevance:
     """Judge whether an article is about the topic.
 
     `vector` is the article's embedding (same `embed` as the model, of `embedding_text(title, text)`);

