@@ -98,7 +98,9 @@ def _top_mean(similarities: Vector, k: int) -> float:
     return float(np.sort(similarities)[-k:].mean())
 
 
-def judge_relevance(model: TopicModel, title: str, text: str, vector: npt.NDArray[np.floating[Any]]) -> Relevance:
+def judge_relevance(
+    model: TopicModel, title: str, text: str, vector: npt.NDArray[np.floating[Any]]
+) -> Relevance:
     """Judge whether an article is about the topic.
 
     `vector` is the article's embedding (same `embed` as the model, of `embedding_text(title, text)`);
