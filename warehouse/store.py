@@ -93,6 +93,12 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("COMMIT")
 
 
+def _many(con: duckdb.DuckDBPyConnection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """executemany that accepts an empty batch (duckdb refuses one)."""
+    if rows:
+        con.executemany(sql, [list(r) for r in rows])
+
+
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -151,7 +157,7 @@ def upsert_entries(con: duckdb.DuckDBPyConnection, entries: Sequence[FeedEntry],
     if not entries:
         return 0
     before = con.execute("SELECT count(*) FROM entries").fetchone()[0]  # type: ignore[index]
-    con.executemany(
+    _many(con, 
         "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (entry_id) DO NOTHING",
         [[e.entry_id, e.feed, e.guid, e.url, e.title, e.summary, e.published_at, e.lang, seen_at] for e in entries],
     )
@@ -212,7 +218,7 @@ def pending_embeddings(con: duckdb.DuckDBPyConnection, limit: int = 10_000) -> l
 def insert_embeddings(con: duckdb.DuckDBPyConnection, model: str, article_ids: Sequence[str], vectors: np.ndarray,
                       embedded_at: datetime) -> None:
     with transaction(con):
-        con.executemany(
+        _many(con, 
             "INSERT INTO embeddings VALUES (?, ?, ?, ?) ON CONFLICT (article_id) DO UPDATE SET "
             "model = excluded.model, vector = excluded.vector, embedded_at = excluded.embedded_at",
             [[aid, model, vec.astype(np.float32).tolist(), embedded_at] for aid, vec in zip(article_ids, vectors)],
@@ -231,7 +237,7 @@ def pending_judgements(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple
 
 def insert_judgements(con: duckdb.DuckDBPyConnection, judgements: Sequence[Judgement], judged_at: datetime) -> None:
     with transaction(con):
-        con.executemany(
+        _many(con, 
             "INSERT INTO judgements VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id) DO UPDATE SET "
             "relevant = excluded.relevant, score = excluded.score, reason = excluded.reason, "
             "country = excluded.country, intruder = excluded.intruder, judged_at = excluded.judged_at",
@@ -279,12 +285,12 @@ def save_assignments(
     """Write new incidents, article assignments and the updated document frequencies in one transaction."""
     n_docs, df_rows = doc_freq
     with transaction(con):
-        con.executemany(
+        _many(con, 
             "INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO NOTHING",
             [[i.incident_id, i.title, i.first_article_id, i.first_seen_at, i.country, i.intruder, assigned_at]
              for i in incidents],
         )
-        con.executemany(
+        _many(con, 
             "INSERT INTO incident_articles VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id) DO NOTHING",
             [[a.article_id, a.incident_id, a.score, a.nearest_article_id, a.opened, json.dumps(a.terms), assigned_at]
              for a in assignments],
@@ -292,7 +298,7 @@ def save_assignments(
         if df_rows:
             con.execute("CREATE TEMP TABLE IF NOT EXISTS _df (term VARCHAR, df INTEGER)")
             con.execute("DELETE FROM _df")
-            con.executemany("INSERT INTO _df VALUES (?, ?)", [list(r) for r in df_rows])
+            _many(con, "INSERT INTO _df VALUES (?, ?)", [list(r) for r in df_rows])
             con.execute("INSERT INTO term_stats SELECT term, df FROM _df ON CONFLICT (term) DO UPDATE SET df = excluded.df")
         con.execute(
             "INSERT INTO counters VALUES ('term_docs', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -309,7 +315,7 @@ def alert_id(incident_id: str, channel: str) -> str:
 def insert_alerts(con: duckdb.DuckDBPyConnection, incident_ids: Sequence[str], channel: str, created_at: datetime) -> int:
     """One pending alert per (incident, channel); an incident already alerted on that channel is left alone."""
     before = con.execute("SELECT count(*) FROM alerts").fetchone()[0]  # type: ignore[index]
-    con.executemany(
+    _many(con, 
         "INSERT INTO alerts (alert_id, incident_id, article_id, channel, status, created_at) "
         "SELECT ?, incident_id, first_article_id, ?, 'pending', ? FROM incidents WHERE incident_id = ? "
         "ON CONFLICT DO NOTHING",
@@ -397,3 +403,17 @@ def read_digest_data(con: duckdb.DuckDBPyConnection, day: Any, timezone: str, st
         failing_feeds=tuple(DigestFeed(r[0], r[1], r[2], int(r[3]), r[4]) for r in feeds),
         articles_seen=int(counts[0]) if counts else 0, relevant_articles=int(counts[1] or 0) if counts else 0,
     )
+
+
+def read_decisions(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[bool | None, str | None]]:
+    """url -> (relevant, incident_id) for every article (for scoring a replay)."""
+    rows = con.execute("SELECT url, relevant, incident_id FROM v_articles").fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def read_alerted_urls(con: duckdb.DuckDBPyConnection, channel: str) -> list[str]:
+    """URLs of the articles alerted on `channel`, in the order the alerts were raised."""
+    rows = con.execute(
+        "SELECT article_url FROM v_alerts WHERE channel = ? ORDER BY created_at, alert_id", [channel]
+    ).fetchall()
+    return [r[0] for r in rows]
