@@ -22,7 +22,7 @@ from pipeline import feeds as feed_stage
 from pipeline import web
 from pipeline.assign import StreamItem, assign_stream, build_index, members_since
 from pipeline.embed import embedding_text
-from pipeline.entities import extract_entities
+from pipeline.entities import extract_entities, judge_report
 from pipeline.errors import FeedMalformed, FetchFailed, TransientError
 from pipeline.extract import extract_article
 from pipeline.incidents import ClusterSettings
@@ -201,9 +201,13 @@ def judge_articles(settings: Settings, report: CycleReport) -> None:
     out = []
     for article, vector in pending:
         rel = judge_relevance(model, article.title, article.text, vector)
-        ents = extract_entities(model.topic, article.title, article.text) if rel.relevant else None
-        out.append(Judgement(article.article_id, rel.relevant, rel.score, rel.reason,
-                             ents.country if ents else None, ents.intruder if ents else None))
+        if rel.relevant:
+            ents = extract_entities(model.topic, article.title, article.text)
+            check = judge_report(model.topic, article.url, article.title, article.text)
+            out.append(Judgement(article.article_id, True, rel.score, f"{rel.reason}; {check.reason}", check.report,
+                                 ents.country, ents.intruder))
+        else:
+            out.append(Judgement(article.article_id, False, rel.score, rel.reason, False, None, None))
     if out:
         with _wh(settings) as con:
             store.insert_judgements(con, out, _now())
@@ -219,7 +223,7 @@ def assign_incidents(settings: Settings, report: CycleReport) -> None:
         pending = store.pending_assignments(con, settings.embed.model)
         if not pending:
             return
-        items = [StreamItem(a.article_id, a.published_at, a.title, a.text, v) for a, v, _ in pending]
+        items = [StreamItem(a.article_id, a.published_at, a.title, a.text, v, j.report) for a, v, j in pending]
         since = members_since(items, engine)
         assert since is not None
         n_docs, rows = store.read_doc_freq(con)

@@ -24,6 +24,7 @@ class StreamItem:
     title: str
     text: str
     vector: np.ndarray
+    may_open: bool = True  # False for non-reports (analysis, overviews): they may join but never open
 
 
 def incident_id_for(opening_key: str) -> str:
@@ -55,9 +56,11 @@ def assign_stream(index: IncidentIndex, items: Sequence[StreamItem]) -> list[Ass
     for item in sorted(items, key=lambda i: (i.published_at, i.key)):
         terms = extract_terms(item.title, item.text, lead_words=lead)
         decision = index.assign(item.vector, terms, item.published_at)
-        opened = decision.incident_id is None
+        opened = decision.incident_id is None and item.may_open
         incident_id = incident_id_for(item.key) if opened else decision.incident_id
-        assert incident_id is not None
-        index.add(Member(item.key, incident_id, item.published_at, item.vector, terms))
+        if incident_id is None:
+            index.doc_freq.add(terms)  # still part of the stream's document frequencies
+        else:
+            index.add(Member(item.key, incident_id, item.published_at, item.vector, terms))
         out.append(AssignmentRecord(item.key, incident_id, decision.score, decision.nearest_key, opened, terms))
     return out

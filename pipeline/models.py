@@ -112,6 +112,7 @@ class Judgement:
     relevant: bool
     score: float
     reason: str
+    report: bool
     country: str | None
     intruder: str | None
 
@@ -129,7 +130,7 @@ class IncidentRecord:
 @dataclass(frozen=True)
 class AssignmentRecord:
     article_id: str
-    incident_id: str
+    incident_id: str | None  # None: a non-report that matched no incident (it may not open one)
     score: float
     nearest_article_id: str | None
     opened: bool

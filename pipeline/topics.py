@@ -98,6 +98,17 @@ class EntityGazetteer:
 
 
 @dataclass(frozen=True)
+class Genre:
+    """What marks an article as NOT a report of one incident (analysis, opinion, overview): it may join an
+    incident but never opens one, so it never alerts."""
+
+    non_report_title: tuple[Cue, ...]
+    non_report_path: tuple[str, ...]
+    overview_min_states: int
+    overview_lead_words: int
+
+
+@dataclass(frozen=True)
 class Topic:
     """A watch topic: what it is about, examples, cues and an entity gazetteer."""
 
@@ -107,6 +118,7 @@ class Topic:
     cues: Cues
     entities: EntityGazetteer
     source: str
+    genre: Genre = Genre((), (), 0, 60)
 
 
 # --- validation models (untrusted input); extra="forbid" on every model so a typo names its key ---
@@ -156,6 +168,16 @@ class _EntitiesModel(BaseModel):
     _valid_context = field_validator("violated_before", "violated_after")(_check_cues)
 
 
+class _GenreModel(BaseModel):
+    model_config = _STRICT
+    non_report_title: list[str] = Field(default_factory=list)
+    non_report_path: list[str] = Field(default_factory=list)
+    overview_min_states: int = Field(default=0, ge=0)
+    overview_lead_words: int = Field(default=60, ge=1)
+
+    _valid_title = field_validator("non_report_title")(_check_cues)
+
+
 class _TopicModel(BaseModel):
     model_config = _STRICT
     name: str = Field(min_length=1)
@@ -163,6 +185,7 @@ class _TopicModel(BaseModel):
     examples: _ExamplesModel
     cues: _CuesModel
     entities: _EntitiesModel
+    genre: _GenreModel = Field(default_factory=_GenreModel)
 
 
 def _cues(values: list[str]) -> tuple[Cue, ...]:
@@ -202,7 +225,14 @@ def parse_topic(data: Mapping[str, Any], source: str) -> Topic:
         unknown = [n for n in getattr(model.entities, key) if n not in state_names]
         if unknown:
             raise ValueError(f"invalid topic file {source}: entities.{key}: states not in entities.states: {unknown}")
+    genre = Genre(
+        non_report_title=_cues(model.genre.non_report_title),
+        non_report_path=tuple(p.strip("/").lower() for p in model.genre.non_report_path),
+        overview_min_states=model.genre.overview_min_states,
+        overview_lead_words=model.genre.overview_lead_words,
+    )
     return Topic(
+        genre=genre,
         name=model.name,
         description=" ".join(model.description.split()),
         examples=Examples(positive=tuple(model.examples.positive), negative=tuple(model.examples.negative)),

@@ -238,10 +238,10 @@ def pending_judgements(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple
 def insert_judgements(con: duckdb.DuckDBPyConnection, judgements: Sequence[Judgement], judged_at: datetime) -> None:
     with transaction(con):
         _many(con, 
-            "INSERT INTO judgements VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id) DO UPDATE SET "
-            "relevant = excluded.relevant, score = excluded.score, reason = excluded.reason, "
+            "INSERT INTO judgements VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id) DO UPDATE SET "
+            "relevant = excluded.relevant, score = excluded.score, reason = excluded.reason, report = excluded.report, "
             "country = excluded.country, intruder = excluded.intruder, judged_at = excluded.judged_at",
-            [[j.article_id, j.relevant, j.score, j.reason, j.country, j.intruder, judged_at] for j in judgements],
+            [[j.article_id, j.relevant, j.score, j.reason, j.report, j.country, j.intruder, judged_at] for j in judgements],
         )
 
 
@@ -250,13 +250,13 @@ def insert_judgements(con: duckdb.DuckDBPyConnection, judgements: Sequence[Judge
 def pending_assignments(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple[StoredArticle, np.ndarray, Judgement]]:
     """Relevant articles not yet in an incident, in publication order, with vector and judgement."""
     rows = con.execute(
-        f"SELECT {_ARTICLE_COLS}, e.vector, j.relevant, j.score, j.reason, j.country, j.intruder "
+        f"SELECT {_ARTICLE_COLS}, e.vector, j.relevant, j.score, j.reason, j.report, j.country, j.intruder "
         "FROM articles a JOIN embeddings e USING (article_id) JOIN judgements j USING (article_id) "
         "ANTI JOIN incident_articles ia ON ia.article_id = a.article_id "
         "WHERE j.relevant AND e.model = ? ORDER BY a.published_at, a.article_id", [model],
     ).fetchall()
     return [
-        (_article(r), np.asarray(r[8], dtype=np.float32), Judgement(r[0], r[9], r[10], r[11], r[12], r[13]))
+        (_article(r), np.asarray(r[8], dtype=np.float32), Judgement(r[0], r[9], r[10], r[11], r[12], r[13], r[14]))
         for r in rows
     ]
 
@@ -267,7 +267,7 @@ def read_members(con: duckdb.DuckDBPyConnection, since: datetime, model: str
     rows = con.execute(
         "SELECT ia.article_id, ia.incident_id, a.published_at, e.vector, ia.terms_json FROM incident_articles ia "
         "JOIN articles a USING (article_id) JOIN embeddings e USING (article_id) "
-        "WHERE a.published_at >= ? AND e.model = ? ORDER BY a.published_at, ia.article_id", [since, model],
+        "WHERE a.published_at >= ? AND e.model = ? AND ia.incident_id IS NOT NULL ORDER BY a.published_at, ia.article_id", [since, model],
     ).fetchall()
     return [(r[0], r[1], _utc(r[2]), np.asarray(r[3], dtype=np.float32), json.loads(r[4])) for r in rows]  # type: ignore[misc]
 

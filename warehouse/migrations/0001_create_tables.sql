@@ -70,6 +70,7 @@ CREATE TABLE judgements (
     relevant   BOOLEAN NOT NULL,
     score      DOUBLE NOT NULL,
     reason     VARCHAR NOT NULL,
+    report     BOOLEAN NOT NULL,           -- reads as a report of one incident (may open one and alert)
     country    VARCHAR,
     intruder   VARCHAR,
     judged_at  TIMESTAMPTZ NOT NULL
@@ -87,7 +88,7 @@ CREATE TABLE incidents (
 
 CREATE TABLE incident_articles (
     article_id         VARCHAR PRIMARY KEY,
-    incident_id        VARCHAR NOT NULL,
+    incident_id        VARCHAR,            -- NULL: a non-report (analysis, overview) that matched no incident
     score              DOUBLE NOT NULL,
     nearest_article_id VARCHAR,
     opened             BOOLEAN NOT NULL,
