@@ -369,3 +369,112 @@ def eval_corpus(config: tuple[str, ...], corpus_dir: Path, step_hours: float, al
     click.echo(f"non-English articles joined to their incident: {result.non_english_assigned}")
     for a in result.alerts:
         click.echo(f"  {a.verdict:9s} {a.kind:15s} {a.gold_incident or '-':28s} rank {a.rank or '-'}  {a.url}")
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+            return [json.loads(line) for line in fh if line.strip()]
+    except (OSError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{path}: cannot read JSON lines: {exc}") from exc
+
+
+@main.command("cluster-file")
+@config_option
+@click.argument("input_path", metavar="INPUT.jsonl[.gz]", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write {id, incident, new} per record.")
+@handle_errors
+def cluster_file(config: tuple[str, ...], input_path: Path, output: Path) -> None:
+    """Run the live incident engine (same model and [cluster] settings, topic relevance off: every record
+    counts) over records {id, date, title, text} in stream order; label fields are never read. Writes one
+    {id, incident, new} line per record; `new` means the record opened an incident. With no --config the
+    shipped defaults are used.
+
+    \b
+    Example:
+      newswatch cluster-file ../shared/bench/gva-dev.jsonl.gz --output /tmp/clusters.jsonl
+    """
+    from flows import resources
+    from flows.cycle import cluster_settings
+    from pipeline.assign import StreamItem, assign_stream, build_index
+    from pipeline.embed import embedding_text
+    from pipeline.lexical import DocFreq
+
+    settings = load_settings([Path(c) for c in config]) if config else load_settings([])
+    engine = cluster_settings(settings)
+    records = _read_jsonl(input_path)
+    for n, r in enumerate(records, 1):
+        missing = [k for k in ("id", "date", "title", "text") if k not in r]
+        if missing:
+            raise click.ClickException(f"{input_path}: record {n} lacks {', '.join(missing)}")
+    emb = resources.embedder(settings.embed.model, settings.embed.batch_size)
+    texts = [embedding_text(str(r["title"]), str(r["text"]), settings.embed.max_words) for r in records]
+    vectors = []
+    with click.progressbar(length=len(texts), label=f"embedding with {emb.name}", file=sys.stderr) as bar:
+        for start in range(0, len(texts), 256):
+            vectors.append(emb.encode(texts[start:start + 256]))
+            bar.update(len(texts[start:start + 256]))
+    import numpy as np
+
+    matrix = np.vstack(vectors) if vectors else np.zeros((0, emb.dim), dtype=np.float32)
+
+    def when(value: str) -> datetime:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    items = [StreamItem(str(r["id"]), when(r["date"]), str(r["title"]), str(r["text"]), matrix[i])
+             for i, r in enumerate(records)]
+    assigned = {a.article_id: a for a in assign_stream(build_index(engine, DocFreq(), []), items)}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with output.open("w", encoding="utf-8") as fh:
+        for r in records:
+            a = assigned[str(r["id"])]
+            fh.write(json.dumps({"id": r["id"], "incident": a.incident_id, "new": a.opened}) + "\n")
+    click.echo(f"{len(records)} records -> {len({a.incident_id for a in assigned.values()})} incidents: {output}",
+               err=True)
+
+
+@main.command("eval-clusters")
+@click.argument("predicted", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--gold", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Labeled records with `id` and `cluster` (and optionally `is_first`), .jsonl or .jsonl.gz.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def eval_clusters(predicted: Path, gold: Path, as_json: bool) -> None:
+    """Score a clustering ({id, incident, new} lines from cluster-file) against gold `cluster` labels:
+    pairwise P/R/F1, B-cubed P/R/F1 and first-story P/R/F1 (gold first story: `is_first`, else the earliest
+    record of each cluster in file order).
+
+    \b
+    Example:
+      newswatch eval-clusters /tmp/clusters.jsonl --gold ../shared/bench/gva-dev.jsonl.gz
+    """
+    from pipeline.scoring import score_clusters, score_first_story
+
+    gold_rows = _read_jsonl(gold)
+    pred_rows = {str(r["id"]): r for r in _read_jsonl(predicted)}
+    missing = [str(r["id"]) for r in gold_rows if str(r["id"]) not in pred_rows]
+    if missing:
+        raise click.ClickException(f"{predicted}: {len(missing)} gold ids have no prediction (first: {missing[0]})")
+    seen: set[str] = set()
+    gold_first: set[str] = set()
+    for r in gold_rows:
+        first = r.get("is_first")
+        if first is None:
+            first = r["cluster"] not in seen
+        seen.add(r["cluster"])
+        if first:
+            gold_first.add(str(r["id"]))
+    ids = [str(r["id"]) for r in gold_rows]
+    clusters = score_clusters({str(r["id"]): str(r["cluster"]) for r in gold_rows},
+                              {i: str(pred_rows[i]["incident"]) for i in ids})
+    first_story = score_first_story(gold_first, {i for i in ids if pred_rows[i].get("new")}, ids)
+    scores = {"pairwise": clusters.pairwise, "bcubed": clusters.bcubed, "first_story": first_story}
+    if as_json:
+        click.echo(json.dumps({k: vars(v) for k, v in scores.items()}, indent=1))
+        return
+    for name, prf in scores.items():
+        click.echo(f"{name:12s} {_fmt_prf(prf)}")
