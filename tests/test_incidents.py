@@ -1,0 +1,209 @@
+"""Behaviour of the incident index (hand-made vectors) and of the lexical evidence it relies on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from pipeline.incidents import Assignment, ClusterSettings, IncidentIndex, Member
+from pipeline.lexical import ENTITY_PREFIX, DocFreq, extract_terms
+
+T0 = datetime(2025, 9, 10, 4, 0, tzinfo=UTC)
+SETTINGS = ClusterSettings(
+    window_days=14.0,
+    threshold=0.5,
+    dense_weight=0.5,
+    dense_floor=0.0,
+    lexical_weight=0.5,
+    decay_days=5.0,
+    decay_floor=0.6,
+    top_k=1,
+)
+
+
+def unit(*xs: float) -> np.ndarray:
+    v = np.asarray(xs, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+DRONE = unit(1.0, 0.1, 0.0, 0.0)  # every drone-incursion story sits here: dense alone cannot tell them apart
+SHOOTING = unit(0.0, 0.0, 1.0, 0.1)
+
+
+def terms(title: str, text: str = "") -> dict[str, int]:
+    return extract_terms(title, text)
+
+
+def background(index: IncidentIndex, n: int = 20) -> None:
+    """Unrelated past articles, so document frequencies make common words cheap and names dear."""
+    for i in range(n):
+        t = terms(f"Markets report {i}", "Shares rose on Monday as drones and airports were not in the news today.")
+        index.doc_freq.add(t)
+
+
+def index_with(*members: Member, settings: ClusterSettings = SETTINGS) -> IncidentIndex:
+    index = IncidentIndex(settings, DocFreq())
+    background(index)
+    for m in members:
+        index.add(m)
+    return index
+
+
+POLAND = terms(
+    "Drones cross into Poland near Wyryki",
+    "Polish jets scrambled after Russian drones crossed into Poland overnight; debris fell near Wyryki.",
+)
+ROMANIA = terms(
+    "Drone crosses into Romania near Tulcea",
+    "Romanian jets scrambled after a Russian drone crossed into Romania overnight near Tulcea.",
+)
+
+
+def test_first_article_opens_an_incident() -> None:
+    index = IncidentIndex(SETTINGS, DocFreq())
+    assert index.assign(DRONE, POLAND, T0) == Assignment(None, 0.0, None)
+
+
+def test_follow_up_with_same_names_joins_its_incident() -> None:
+    index = index_with(Member("pl-1", "pl", T0, DRONE, POLAND))
+    follow_up = terms("Poland counts cost of drone night", "Wreckage found in Wyryki as Poland asks allies for help.")
+    a = index.assign(unit(1.0, 0.15, 0.0, 0.0), follow_up, T0 + timedelta(days=1))
+    assert a.incident_id == "pl"
+    assert a.nearest_key == "pl-1"
+    assert a.score >= SETTINGS.threshold
+
+
+def test_same_kind_incidents_a_few_days_apart_stay_apart() -> None:
+    index = index_with(Member("pl-1", "pl", T0, DRONE, POLAND))
+    a = index.assign(DRONE, ROMANIA, T0 + timedelta(days=3))
+    assert a.incident_id is None
+    assert a.nearest_key == "pl-1"
+    assert 0.0 < a.score < SETTINGS.threshold
+
+
+def test_same_kind_incidents_a_week_apart_stay_apart() -> None:
+    index = index_with(Member("pl-1", "pl", T0, DRONE, POLAND))
+    assert index.assign(DRONE, ROMANIA, T0 + timedelta(days=7)).incident_id is None
+
+
+def test_different_kind_of_story_opens_a_new_incident() -> None:
+    index = index_with(Member("pl-1", "pl", T0, DRONE, POLAND))
+    shooting = terms("Four shot at party in Akron", "Police in Akron said four people were shot at a party.")
+    assert index.assign(SHOOTING, shooting, T0 + timedelta(hours=2)).incident_id is None
+
+
+def test_members_outside_the_window_are_not_candidates() -> None:
+    index = index_with(Member("pl-1", "pl", T0, DRONE, POLAND))
+    late = T0 + timedelta(days=SETTINGS.window_days + 1)
+    assert index.assign(DRONE, POLAND, late) == Assignment(None, 0.0, None)
+
+
+def test_member_published_slightly_after_the_article_is_still_a_candidate() -> None:
+    index = index_with(Member("pl-2", "pl", T0 + timedelta(hours=3), DRONE, POLAND))
+    assert index.assign(DRONE, POLAND, T0).incident_id == "pl"
+
+
+def test_evidence_fades_with_time_between_articles() -> None:
+    index = index_with(Member("pl-1", "pl", T0, DRONE, POLAND))
+    soon = index.assign(DRONE, POLAND, T0 + timedelta(days=1)).score
+    later = index.assign(DRONE, POLAND, T0 + timedelta(days=10)).score
+    assert later < soon
+
+
+def test_best_matching_incident_wins() -> None:
+    index = index_with(
+        Member("pl-1", "pl", T0, DRONE, POLAND),
+        Member("ro-1", "ro", T0 + timedelta(days=3), DRONE, ROMANIA),
+    )
+    follow_up = terms("Tulcea residents describe drone alert", "Romania says the drone near Tulcea left after minutes.")
+    a = index.assign(DRONE, follow_up, T0 + timedelta(days=4))
+    assert a.incident_id == "ro"
+    assert a.nearest_key == "ro-1"
+
+
+def test_assign_does_not_change_the_index() -> None:
+    index = index_with(Member("pl-1", "pl", T0, DRONE, POLAND))
+    n_docs = index.doc_freq.n_docs
+    first = index.assign(DRONE, ROMANIA, T0 + timedelta(days=1))
+    assert index.assign(DRONE, ROMANIA, T0 + timedelta(days=1)) == first
+    assert len(index) == 1
+    assert index.doc_freq.n_docs == n_docs
+
+
+def test_add_counts_terms_unless_restoring_from_a_persisted_doc_freq() -> None:
+    index = IncidentIndex(SETTINGS, DocFreq())
+    index.add(Member("pl-1", "pl", T0, DRONE, POLAND))
+    index.add(Member("ro-1", "ro", T0, DRONE, ROMANIA), count_terms=False)
+    assert index.doc_freq.n_docs == 1
+    assert index.doc_freq.df("wyryki") == 1
+    assert index.doc_freq.df("tulcea") == 0
+    assert len(index) == 2
+
+
+def test_mean_of_top_k_needs_more_than_one_close_member() -> None:
+    settings = ClusterSettings(**{**SETTINGS.__dict__, "top_k": 2, "threshold": 0.7})
+    members = [Member("pl-1", "pl", T0, DRONE, POLAND), Member("pl-2", "pl", T0, SHOOTING, {"unrelated": 1})]
+    single = index_with(*members).assign(DRONE, POLAND, T0)
+    averaged = index_with(*members, settings=settings).assign(DRONE, POLAND, T0)
+    assert single.incident_id == "pl"
+    assert averaged.incident_id is None
+    assert averaged.score < single.score
+
+
+def test_naive_publication_time_is_rejected() -> None:
+    index = index_with(Member("pl-1", "pl", T0, DRONE, POLAND))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        index.assign(DRONE, POLAND, datetime(2025, 9, 10))
+
+
+def test_shipped_defaults_keep_two_same_kind_incidents_apart_and_join_a_follow_up() -> None:
+    # cosines typical of multilingual-e5-small: 0.9 for two drone incursions, 0.95 within one
+    pl_vector = unit(1.0, 0.0, 0.0, 0.0)
+    ro_vector = unit(0.9, np.sqrt(1 - 0.9**2), 0.0, 0.0)
+    pl_follow_up = unit(0.95, 0.0, np.sqrt(1 - 0.95**2), 0.0)
+    index = index_with(Member("pl-1", "pl", T0, pl_vector, POLAND), settings=ClusterSettings())
+    assert index.assign(ro_vector, ROMANIA, T0 + timedelta(days=3)).incident_id is None
+    follow_up = terms("Poland counts cost of drone night", "Wreckage found in Wyryki as Poland asks allies for help.")
+    assert index.assign(pl_follow_up, follow_up, T0 + timedelta(hours=6)).incident_id == "pl"
+
+
+def test_terms_keep_names_and_numbers_and_drop_stop_words() -> None:
+    t = terms("Four shot in Akron", "AKRON, Ohio — Police said John Smith, 34, was shot on the porch.")
+    assert t["akron"] >= 3
+    assert ENTITY_PREFIX + "akron" in t
+    assert ENTITY_PREFIX + "john smith" in t
+    assert "34" in t
+    assert "the" not in t and "was" not in t
+
+
+def test_terms_work_for_non_english_latin_script() -> None:
+    t = terms(
+        "Drohnenalarm: Münchner Flughafen nimmt Betrieb wieder auf",
+        "Nach den Drohnensichtungen am Flughafen München hat der Betrieb wieder begonnen.",
+    )
+    assert "münchner" in t and "flughafen" in t
+    assert ENTITY_PREFIX + "flughafen münchen" in t
+    assert "der" not in t and "den" not in t
+
+
+def test_doc_freq_weights_are_unit_length_and_favour_rare_terms() -> None:
+    df = DocFreq()
+    for _ in range(10):
+        df.add({"drone": 1})
+    df.add({"drone": 1, "wyryki": 1})
+    w = df.weights({"drone": 1, "wyryki": 1})
+    assert sum(x * x for x in w.values()) == pytest.approx(1.0)
+    assert w["wyryki"] > w["drone"]
+    assert df.weights({}) == {}
+
+
+def test_doc_freq_round_trips_through_rows() -> None:
+    df = DocFreq()
+    df.add({"drone": 2, "poland": 1})
+    df.add({"drone": 1})
+    back = DocFreq.from_rows(df.n_docs, df.to_rows())
+    assert back.n_docs == 2
+    assert back.df("drone") == 2 and back.df("poland") == 1 and back.df("missing") == 0
+    assert back.weights({"drone": 1, "poland": 3}) == df.weights({"drone": 1, "poland": 3})
