@@ -74,6 +74,17 @@ def _entry_lang(entry: feedparser.FeedParserDict, feed_lang: str | None) -> str 
     return feed_lang
 
 
+_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S)
+
+
+def _not_a_feed(body: bytes, bozo: str | None) -> str:
+    """Why a body with no feed version and no entries is not a feed, in words a user can act on."""
+    if not body.strip():
+        return "empty body"
+    what = "an HTML page" if _HTML_START.match(body[:4096]) else "no RSS/Atom root element"
+    return f"{what}; parser said: {bozo}" if bozo else what
+
+
 def parse_feed(source: FeedSource, body: bytes, content_type: str | None = None, base_url: str | None = None,
                max_entries: int = 500) -> ParsedFeed:
     """Parse an RSS/Atom body into entries, newest `max_entries` kept, duplicates (same canonical URL) dropped.
@@ -86,7 +97,7 @@ def parse_feed(source: FeedSource, body: bytes, content_type: str | None = None,
     parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
     bozo = str(parsed.get("bozo_exception")) if parsed.get("bozo") else None
     if not parsed.get("version") and not parsed.entries:
-        raise FeedMalformed(source.url, bozo or ("empty body" if not body.strip() else "no RSS/Atom root element"))
+        raise FeedMalformed(source.url, _not_a_feed(body, bozo))
     feed_lang = parsed.feed.get("language")
     feed_lang = str(feed_lang).split("-")[0].lower() if feed_lang else None
     entries: list[FeedEntry] = []

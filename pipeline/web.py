@@ -1,16 +1,27 @@
 """HTTP GET with the limits a monitoring service needs: scheme and address guard (SSRF), redirects re-checked,
 total timeout, streamed size cap, conditional GET. httpx errors are translated here, once.
 
+The address guard holds after DNS: an http request is sent to the very address that was checked (the URL is
+pinned to it, the Host header keeps the name), an https connection is bound to the name by its certificate, and
+in both cases the peer address of the open connection is checked again before the body is read. Bodies are
+decompressed here with a bounded output, so a gzip bomb stops at the size cap; a watchdog enforces the total
+time even on a server that trickles its headers.
+
 Network I/O only; no parsing, no database.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import math
 import socket
+import threading
 import time
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -18,6 +29,8 @@ import httpx
 from pipeline.errors import FeedUnavailable, FetchRefused
 
 REDIRECT_CODES = {301, 302, 303, 307, 308}
+# A server may ask us to wait (429/503 Retry-After); more than a day is treated as a day.
+MAX_RETRY_AFTER_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -45,48 +58,163 @@ def _forbidden_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str 
     return None
 
 
+def _refuse_address(url: str, host: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, label: str) -> FetchRefused:
+    return FetchRefused(
+        url, "forbidden_address",
+        f"{host} resolves to {label} address {ip}; set fetch.allow_private_addresses = true to allow it",
+    )
+
+
+def resolve_url(url: str, allow_private_addresses: bool) -> str | None:
+    """Check `url` like `check_url` and return the address to connect to (None when private addresses are
+    allowed, so no pinning is needed). Raises FetchRefused, FeedUnavailable ('dns_error')."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise FetchRefused(url, "bad_scheme", f"only http and https are fetched, not {parts.scheme or 'none'!r}")
+    try:
+        host = parts.hostname
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise FetchRefused(url, "bad_url", str(exc)) from exc
+    if not host:
+        raise FetchRefused(url, "bad_url", "no host")
+    if allow_private_addresses:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
+        raise FeedUnavailable(url, "dns_error", str(exc)) from exc
+    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    for ip in addresses:
+        label = _forbidden_reason(ip)
+        if label:
+            raise _refuse_address(url, host, ip, label)
+    if not addresses:
+        raise FeedUnavailable(url, "dns_error", f"{host} has no address")
+    return str(addresses[0])
+
+
 def check_url(url: str, allow_private_addresses: bool) -> None:
     """Refuse non-http(s) URLs and, unless allowed, hosts resolving to non-public addresses.
 
     Raises FetchRefused with reason 'bad_scheme', 'bad_url' or 'forbidden_address'.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise FetchRefused(url, "bad_scheme", f"only http and https are fetched, not {parts.scheme or 'none'!r}")
-    host = parts.hostname
-    if not host:
-        raise FetchRefused(url, "bad_url", "no host")
-    if allow_private_addresses:
-        return
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise FetchRefused(url, "bad_url", str(exc)) from exc
-    try:
-        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise FeedUnavailable(url, "dns_error", str(exc)) from exc
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        label = _forbidden_reason(ip)
-        if label:
-            raise FetchRefused(
-                url, "forbidden_address",
-                f"{host} resolves to {label} address {ip}; set fetch.allow_private_addresses = true to allow it",
-            )
+    resolve_url(url, allow_private_addresses)
 
 
 def _retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date), clamped to [0, one day]."""
     if not value:
         return None
+    value = value.strip()
+    seconds: float | None = None
+    if value.isascii() and value.isdigit():
+        seconds = float(value[:12])
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+            seconds = when.timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    if not math.isfinite(seconds):
+        return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)
+
+
+class _Decoder:
+    """Content-Encoding gzip/deflate decoded with a bounded output: never more than `limit` + 1 bytes."""
+
+    def __init__(self, url: str, encoding: str) -> None:
+        self.url = url
+        codings = [c.strip().lower() for c in encoding.split(",") if c.strip() and c.strip().lower() != "identity"]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise FetchRefused(url, "bad_encoding", f"unsupported Content-Encoding {encoding!r}")
+        self.coding = codings[0] if codings else None
+        self._zlib: Any = None
+        if self.coding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif self.coding == "deflate":
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 32)
+        self._first = True
+
+    def feed(self, chunk: bytes, limit: int) -> Iterator[bytes]:
+        """Decoded pieces of `chunk`; stops once `limit` + 1 bytes were produced in total by this call."""
+        if self._zlib is None:
+            yield chunk
+            return
+        data = chunk
+        produced = 0
+        while data and produced <= limit:
+            try:
+                piece = self._zlib.decompress(data, limit + 1 - produced)
+            except zlib.error as exc:
+                if self.coding == "deflate" and self._first:  # raw deflate without the zlib header
+                    self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                    self._first = False
+                    continue
+                raise FetchRefused(self.url, "bad_encoding", f"{self.coding}: {exc}") from exc
+            self._first = False
+            produced += len(piece)
+            yield piece
+            if self._zlib.eof:  # a further gzip member may follow
+                data = self._zlib.unused_data
+                if data:
+                    self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            else:
+                data = self._zlib.unconsumed_tail
+
+
+class _Watchdog:
+    """Shuts the connection down at the deadline, so even a server trickling its headers cannot hold a GET."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+
+    def trace(self, event: str, info: dict[str, Any]) -> None:
+        if event.endswith("connect_tcp.complete") or event.endswith("start_tls.complete"):
+            self.watch(info.get("return_value"))
+
+    def watch(self, stream: Any) -> None:
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            with self._lock:
+                self._sockets.append(sock)
+                if self.fired:
+                    self._shutdown(sock)
+
+    @staticmethod
+    def _shutdown(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for sock in self._sockets:
+                self._shutdown(sock)
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _peer_address(resp: httpx.Response) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    stream = resp.extensions.get("network_stream")
+    if stream is None:
+        return None  # a transport without sockets (httpx.MockTransport in tests)
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time())
-    except (TypeError, ValueError):
+        addr = stream.get_extra_info("server_addr")
+        return ipaddress.ip_address(str(addr[0]).split("%")[0]) if addr else None
+    except (OSError, ValueError, TypeError, IndexError):
         return None
 
 
@@ -103,8 +231,8 @@ def fetch(
 ) -> Response:
     """GET `url` following redirects (each hop re-checked), returning 2xx or 304 responses.
 
-    Raises FeedUnavailable (transient: timeout, connection error, 5xx, 429) or FetchRefused (permanent: guard,
-    size cap, other 4xx, redirect loop).
+    Raises FeedUnavailable (transient: timeout, connection or protocol error, 5xx, 429) or FetchRefused
+    (permanent: guard, size cap, bad encoding, other 4xx, redirect loop).
     """
     headers = {}
     if etag:
@@ -114,45 +242,67 @@ def fetch(
     deadline = time.monotonic() + timeout_seconds
     current = url
     seen: set[str] = set()
-    for _hop in range(max_redirects + 1):
-        check_url(current, allow_private_addresses)
-        if current in seen:
-            raise FetchRefused(url, "redirect_loop", f"{current} visited twice")
-        seen.add(current)
-        try:
-            with client.stream("GET", current, headers=headers, follow_redirects=False) as resp:
-                if resp.status_code in REDIRECT_CODES and "location" in resp.headers:
-                    current = urljoin(current, resp.headers["location"])
-                    continue
-                if resp.status_code == 429 or resp.status_code >= 500:
-                    raise FeedUnavailable(
-                        url, f"http_{resp.status_code}", resp.reason_phrase,
-                        retry_after_seconds=_retry_after(resp.headers.get("retry-after")),
-                    )
-                if resp.status_code >= 400:
-                    raise FetchRefused(url, f"http_{resp.status_code}", resp.reason_phrase)
-                declared = resp.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > max_bytes:
-                    raise FetchRefused(url, "too_large", f"Content-Length {declared} > {max_bytes} bytes")
-                chunks: list[bytes] = []
-                size = 0
-                for chunk in resp.iter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise FetchRefused(url, "too_large", f"body over {max_bytes} bytes")
-                    if time.monotonic() > deadline:
-                        raise FeedUnavailable(url, "timeout", f"body not complete after {timeout_seconds:g} s")
-                    chunks.append(chunk)
-                return Response(
-                    url=url, final_url=current, status=resp.status_code, body=b"".join(chunks),
-                    headers={k.lower(): v for k, v in resp.headers.items()},
-                )
-        except httpx.TimeoutException as exc:
-            raise FeedUnavailable(url, "timeout", str(exc) or type(exc).__name__) from exc
-        except httpx.DecodingError as exc:
-            raise FetchRefused(url, "bad_encoding", str(exc)) from exc
-        except (httpx.TransportError, httpx.StreamError) as exc:
-            raise FeedUnavailable(url, "connection_error", str(exc) or type(exc).__name__) from exc
+    with _Watchdog(timeout_seconds) as watchdog:
+        for _hop in range(max_redirects + 1):
+            pinned = resolve_url(current, allow_private_addresses)
+            if current in seen:
+                raise FetchRefused(url, "redirect_loop", f"{current} visited twice")
+            seen.add(current)
+            try:
+                target: httpx.URL | str = current
+                hop_headers = dict(headers)
+                if pinned is not None and urlsplit(current).scheme == "http":
+                    # connect to the address just checked, not to whatever the name resolves to a moment later
+                    target = httpx.URL(current).copy_with(host=pinned)
+                    hop_headers["Host"] = urlsplit(current).netloc.rpartition("@")[2]
+                with client.stream("GET", target, headers=hop_headers, follow_redirects=False,
+                                   extensions={"trace": watchdog.trace}) as resp:
+                    watchdog.watch(resp.extensions.get("network_stream"))
+                    peer = _peer_address(resp)
+                    if peer is not None and not allow_private_addresses:
+                        label = _forbidden_reason(peer)
+                        if label:
+                            raise _refuse_address(url, urlsplit(current).hostname or "", peer, label)
+                    if resp.status_code in REDIRECT_CODES and "location" in resp.headers:
+                        current = urljoin(current, resp.headers["location"].strip())
+                        continue
+                    if resp.status_code == 429 or resp.status_code >= 500:
+                        raise FeedUnavailable(
+                            url, f"http_{resp.status_code}", resp.reason_phrase,
+                            retry_after_seconds=_retry_after(resp.headers.get("retry-after")),
+                        )
+                    if resp.status_code >= 400:
+                        raise FetchRefused(url, f"http_{resp.status_code}", resp.reason_phrase)
+                    declared = resp.headers.get("content-length")
+                    if declared and declared.isdigit() and int(declared) > max_bytes:
+                        raise FetchRefused(url, "too_large", f"Content-Length {declared} > {max_bytes} bytes")
+                    decoder = _Decoder(url, resp.headers.get("content-encoding", ""))
+                    chunks: list[bytes] = []
+                    size = 0
+                    for raw in resp.iter_raw():
+                        for chunk in decoder.feed(raw, max_bytes - size):
+                            size += len(chunk)
+                            if size > max_bytes:
+                                raise FetchRefused(url, "too_large", f"body over {max_bytes} bytes")
+                            chunks.append(chunk)
+                        if time.monotonic() > deadline:
+                            raise FeedUnavailable(url, "timeout", f"body not complete after {timeout_seconds:g} s")
+                    out_headers = {k.lower(): v for k, v in resp.headers.items()}
+                    out_headers.pop("content-encoding", None)  # the body is returned decoded
+                    return Response(url=url, final_url=current, status=resp.status_code, body=b"".join(chunks),
+                                    headers=out_headers)
+            except httpx.TimeoutException as exc:
+                raise FeedUnavailable(url, "timeout", str(exc) or type(exc).__name__) from exc
+            except httpx.DecodingError as exc:
+                raise FetchRefused(url, "bad_encoding", str(exc)) from exc
+            except (httpx.TransportError, httpx.StreamError) as exc:
+                if watchdog.fired:
+                    raise FeedUnavailable(url, "timeout", f"not complete after {timeout_seconds:g} s") from exc
+                if isinstance(exc, httpx.RemoteProtocolError):
+                    raise FeedUnavailable(url, "protocol_error", str(exc) or type(exc).__name__) from exc
+                raise FeedUnavailable(url, "connection_error", str(exc) or type(exc).__name__) from exc
+            except httpx.InvalidURL as exc:
+                raise FetchRefused(url, "bad_url", str(exc)) from exc
     raise FetchRefused(url, "too_many_redirects", f"more than {max_redirects}")
 
 
