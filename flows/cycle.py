@@ -79,10 +79,11 @@ def _wh(settings: Settings, read_only: bool = False):  # type: ignore[no-untyped
                                 busy_timeout_seconds=settings.warehouse.busy_timeout_seconds)
 
 
-def _backoff(failures: int) -> timedelta:
-    """Exponential backoff with jitter for a failing feed: 1, 2, 4 ... minutes, capped at 6 hours."""
-    minutes = min(2 ** max(failures - 1, 0), 360)
-    return timedelta(minutes=minutes * random.uniform(0.8, 1.2))
+def _backoff(failures: int, base_minutes: float = 1.0, cap_minutes: float = 360.0) -> timedelta:
+    """Exponential backoff with jitter for a failing feed: base, 2 x base, 4 x base ... minutes (+-20 %),
+    never more than `cap_minutes`. Always finite: a failing feed is retried forever, never dropped."""
+    minutes = min(base_minutes * 2 ** min(max(failures - 1, 0), 40), cap_minutes)
+    return timedelta(minutes=min(minutes * random.uniform(0.8, 1.2), cap_minutes))
 
 
 @task(name="poll-feeds", cache_policy=NO_CACHE)
@@ -95,10 +96,18 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
         states = {s.name: s for s in store.read_feed_states(con, [s.name for s in sources])}
     now = _now()
     due = [s for s in sources if states[s.name].next_poll_at is None or states[s.name].next_poll_at <= now]
+    host_limits: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(settings.fetch.per_host_concurrency))
     with web.make_client(settings.fetch.timeout_seconds, settings.fetch.user_agent) as client:
         def one(source: FeedSource):  # type: ignore[no-untyped-def]
             state = states[source.name]
             try:
+                with host_limits[urlsplit(source.url).netloc]:
+                    return fetch_one(source, state)
+            except (FetchFailed, FeedMalformed) as exc:
+                return source, None, None, exc
+
+        def fetch_one(source: FeedSource, state):  # type: ignore[no-untyped-def]
+            if True:
                 resp = feed_stage.fetch_feed(client, source, settings.fetch, state.etag, state.last_modified)
                 if resp.body is None:
                     return source, resp, None, None
@@ -117,9 +126,10 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
             if error is not None:
                 reason = error.reason if isinstance(error, FetchFailed) else "malformed"
                 failures = state.consecutive_failures + 1
-                wait = _backoff(failures)
-                if isinstance(error, FetchFailed) and error.retry_after_seconds:
-                    wait = max(wait, timedelta(seconds=error.retry_after_seconds))
+                cap = settings.fetch.backoff_max_minutes
+                wait = _backoff(failures, settings.fetch.backoff_base_minutes, cap)
+                if isinstance(error, FetchFailed) and error.retry_after_seconds:  # honoured, up to the cap
+                    wait = max(wait, min(timedelta(seconds=error.retry_after_seconds), timedelta(minutes=cap)))
                 store.mark_feed_polled(con, source.name, polled_at=polled, status=reason, error=str(error),
                                        etag=None, last_modified=None, next_poll_at=polled + wait)
                 report.feeds_failed[source.name] = str(error)

@@ -90,7 +90,8 @@ def load_embedder(model: str, batch_size: int = 32) -> Embedder:
         raise
     except (ImportError, OSError, ValueError, RuntimeError) as exc:
         raise ModelUnavailable(model, f"{type(exc).__name__}: {exc}") from exc
-    dim = int(st.get_sentence_embedding_dimension() or 384)
+    getter = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
+    dim = int(getter() or 384)
     return SentenceTransformerEmbedder(name=model, model=st, batch_size=batch_size, dim=dim)
 
 

@@ -41,6 +41,13 @@ class FetchSettings(_Section):
     per_host_concurrency: int = Field(2, ge=1, description="Concurrent GETs to one host.")
     user_agent: str = Field("newswatch/0.1 (+https://github.com/newswatch/newswatch)", description="User-Agent header.")
     max_entries_per_feed: int = Field(500, ge=1, description="Only the newest N entries of a feed are taken per poll.")
+    backoff_base_minutes: float = Field(
+        1.0, gt=0, description="A failing feed is polled again after this long, doubling per failure (with jitter).")
+    backoff_max_minutes: float = Field(
+        360.0, gt=0, description="Cap on a failing feed's backoff (and on a server's Retry-After); it is never dropped.")
+    failing_alert_hours: float = Field(
+        6.0, ge=0, description="A feed failing for longer than this since its last success (or never successful) "
+        "is listed in the daily digest; 0 lists every failing feed.")
 
 
 class FeedSettings(_Section):

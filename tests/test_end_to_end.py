@@ -1,49 +1,17 @@
-"""End to end: the dev corpus replayed in publication order (12-hour steps, one `newswatch run` per step) on
+"""End to end (the `replayed` fixture in conftest.py): the dev corpus replayed in publication order (12-hour steps, one `newswatch run` per step) on
 a real local server, the real model, Prefect and a real DuckDB file; then the CLI reads what it wrote."""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
-from flows.replay import read_labels, replay_steps
-from pipeline.evaluation import Decision, evaluate_replay
 from pipeline.settings import PROJECT_ROOT
-from tests.conftest import CORPUS
-from warehouse import store
 
 FLOORS = json.loads((PROJECT_ROOT / "benchmarks" / "quality_floors.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def replayed(tmp_path_factory: pytest.TempPathFactory, corpus_server, prefect_harness) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    tmp = tmp_path_factory.mktemp("e2e")
-    config = tmp / "newswatch.toml"
-    feeds = "".join(f'[[feeds]]\nname = "{n}"\nurl = "{u}"\n' for n, u in corpus_server.feed_urls().items())
-    config.write_text(
-        f'[warehouse]\npath = "{tmp / "nw.duckdb"}"\n[fetch]\nallow_private_addresses = true\n'
-        f'[digest]\nout_dir = "{tmp / "out"}"\n{feeds}', encoding="utf-8")
-    labels = read_labels(CORPUS, corpus_server.base_url)
-    runner = CliRunner()
-    outputs = []
-    try:
-        for clock in replay_steps(labels, step_hours=12, skip_empty=False):
-            corpus_server.set_clock(clock)
-            result = runner.invoke(main, ["run", "--config", str(config)], catch_exceptions=False)
-            assert result.exit_code == 0, result.output
-            outputs.append(result.output)
-    finally:
-        corpus_server.set_clock(None)
-    with store.open_warehouse(tmp / "nw.duckdb", read_only=True) as con:
-        decisions = {u: Decision(r, i) for u, (r, i) in store.read_decisions(con).items()}
-        alerted = store.read_alerted_urls(con, "log")
-    return {"config": config, "outputs": outputs, "report": evaluate_replay(labels, decisions, alerted), "tmp": tmp}
 
 
 def test_replaying_the_dev_corpus_alerts_new_incidents_once(replayed: dict[str, Any]) -> None:
