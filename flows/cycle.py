@@ -101,14 +101,8 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
         def one(source: FeedSource):  # type: ignore[no-untyped-def]
             state = states[source.name]
             try:
-                with host_limits[urlsplit(source.url).netloc]:
-                    return fetch_one(source, state)
-            except (FetchFailed, FeedMalformed) as exc:
-                return source, None, None, exc
-
-        def fetch_one(source: FeedSource, state):  # type: ignore[no-untyped-def]
-            if True:
-                resp = feed_stage.fetch_feed(client, source, settings.fetch, state.etag, state.last_modified)
+                with host_limits[urlsplit(source.url).netloc]:  # per-host politeness, as in fetch_articles
+                    resp = feed_stage.fetch_feed(client, source, settings.fetch, state.etag, state.last_modified)
                 if resp.body is None:
                     return source, resp, None, None
                 parsed = feed_stage.parse_feed(source, resp.body, resp.content_type, resp.final_url,
