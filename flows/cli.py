@@ -158,25 +158,72 @@ def write_digest(settings: Settings, day: date, out: Path) -> tuple[Path, Path, 
 @main.command()
 @config_option
 @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="Digest day (YYYY-MM-DD) in digest.timezone. Default: today.")
+              help="Digest day (YYYY-MM-DD) in digest.timezone. Default: today (with --send: the day now due).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write HTML here and plain text beside it (.txt). Default: <digest.out_dir>/digest-DATE.html")
+@click.option("--send", is_flag=True,
+              help="Also send it on every channel with `digest = true`: once per day and channel (a sent digest "
+                   "is never sent again; a failed one is retried).")
 @handle_errors
-def digest(config: tuple[str, ...], day: datetime | None, out: Path | None) -> None:
+def digest(config: tuple[str, ...], day: datetime | None, out: Path | None, send: bool) -> None:
     """Write the daily digest: new incidents, incidents that grew, top articles, failing feeds.
 
-    Days are publication days in digest.timezone.
+    Days are publication days in digest.timezone. With --send the digest also goes out through the outbox
+    (v_digests shows its status); `newswatch run` sends the due one on its own at digest.send_time.
 
     \b
     Example:
       newswatch digest --date 2025-09-10 --out out/digest.html
+      newswatch digest --date 2025-09-10 --send
     """
     settings = settings_from(config)
-    the_day = day.date() if day else datetime.now(ZoneInfo(settings.digest.timezone)).date()
+    now = datetime.now(UTC)
+    if day:
+        the_day = day.date()
+    elif send:
+        from pipeline.outbox import digest_day_due
+
+        the_day = digest_day_due(now, settings.digest.send_time, settings.digest.timezone)
+    else:
+        the_day = datetime.now(ZoneInfo(settings.digest.timezone)).date()
     out = out or Path(settings.digest.out_dir) / f"digest-{the_day:%Y-%m-%d}.html"
     html_path, text_path, data = write_digest(settings, the_day, out)
     click.echo(f"digest {the_day}: {len(data.new_incidents)} new, {len(data.grown_incidents)} grown -> "
                f"{html_path} and {text_path}")
+    if send:
+        from flows.deliver import deliver_outbox, queue_digest
+
+        if not any(c.digest for c in settings.alerts.channels):
+            raise ConfigInvalid("config", "alerts.channels", "no channel has `digest = true`: nowhere to send it")
+        queued = queue_digest(settings, the_day, now, requeue_failed=True)
+        report = deliver_outbox(settings, now=now, schedule_digest=False, digest_day=the_day)
+        digests_sent = [s for s in report.sent if " digest " in s]
+        click.echo(f"queued on {', '.join(queued) or 'no channel (already queued or sent)'}; sent "
+                   f"{len(digests_sent)}; {report.summary()}")
+        if report.failed or report.channel_errors:
+            raise click.ClickException("some deliveries failed: see `newswatch sql \"select * from v_digests\"`")
+
+
+@main.command()
+@config_option
+@click.option("--retry-now", is_flag=True, help="Also send rows whose next retry is not due yet.")
+@handle_errors
+def deliver(config: tuple[str, ...], retry_now: bool) -> None:
+    """Send what the outbox holds (alerts and digests on email and webhook channels) and exit.
+
+    `newswatch run` does this at the end of every cycle; use this to flush the outbox after fixing a mail
+    server or webhook, without polling feeds. Failed rows stay failed (see `newswatch alerts`).
+
+    \b
+    Example:
+      newswatch deliver --retry-now
+    """
+    from flows.deliver import deliver_outbox
+
+    report = deliver_outbox(settings_from(config), retry_now=retry_now)
+    click.echo(report.summary())
+    for line in report.failed:
+        click.echo(f"  failed {line}", err=True)
 
 
 def _print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:

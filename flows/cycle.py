@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import resources
+from flows.deliver import deliver_stage
 from pipeline import alerts as alert_text
 from pipeline import feeds as feed_stage
 from pipeline import web
@@ -28,6 +29,7 @@ from pipeline.extract import extract_article
 from pipeline.incidents import ClusterSettings
 from pipeline.lexical import DocFreq
 from pipeline.models import Alert, Extraction, FeedEntry, FeedSource, IncidentRecord, Judgement, Page
+from pipeline.outbox import channel_wants
 from pipeline.relevance import judge_relevance
 from pipeline.settings import Settings
 from warehouse import store
@@ -248,12 +250,15 @@ def assign_incidents(settings: Settings, report: CycleReport) -> None:
 
 @task(name="raise-alerts", cache_policy=NO_CACHE)
 def raise_alerts(settings: Settings, report: CycleReport) -> None:
-    """One outbox row per new incident and channel; the log channel is delivered at once (logged and returned)."""
+    """One outbox row per new incident and channel that wants it (channel filters: pipeline/outbox.py); the log
+    channel is delivered at once (logged and returned), e-mail and webhook rows by the deliver-outbox task."""
     log = _logger()
     with _wh(settings) as con:
         for channel in settings.alerts.channels:
             fresh = store.unalerted_incidents(con, channel.name)
-            store.insert_alerts(con, [i.incident_id for i in fresh], channel.name, _now())
+            facts = store.read_incident_facts(con, [i.incident_id for i in fresh])
+            wanted = [f.incident_id for f in facts if channel_wants(channel, f)]
+            store.insert_alerts(con, wanted, channel.name, _now())
         for channel in settings.alerts.channels:
             if channel.type != "log":
                 continue  # e-mail and webhook delivery: see the outbox stage

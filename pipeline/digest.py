@@ -6,8 +6,11 @@ No I/O: the flow reads the warehouse views into a DigestData and writes or sends
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from html import escape
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pipeline.errors import ConfigInvalid
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,16 @@ class DigestData:
     @property
     def quiet(self) -> bool:
         return not self.new_incidents and not self.grown_incidents
+
+
+def day_window(day: date, tz_name: str) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of the local day `day` in time zone `tz_name`. Raises ConfigInvalid for a bad zone."""
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigInvalid("config", "digest.timezone", f"unknown time zone {tz_name!r}") from exc
+    start = datetime(day.year, day.month, day.day, tzinfo=tz)
+    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
 
 
 def digest_subject(data: DigestData) -> str:

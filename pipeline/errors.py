@@ -4,11 +4,15 @@
     ├── TransientError      retrying later can succeed
     │   ├── FeedUnavailable     timeout, connection refused, HTTP 5xx/429
     │   ├── PageUnavailable
-    │   └── WarehouseBusy       another process holds the DuckDB file
+    │   ├── WarehouseBusy       another process holds the DuckDB file
+    │   ├── SmtpUnavailable     connection refused/dropped, timeout, SMTP 4xx
+    │   └── WebhookUnavailable  timeout, connection error, HTTP 5xx/429 (keeps Retry-After)
     └── PermanentError      retrying will not help
         ├── ConfigInvalid       bad or misspelt setting (names the key and the file)
         ├── FetchRefused        URL scheme or address not allowed (SSRF guard), too large
         ├── FeedMalformed       body is not a feed
+        ├── SmtpRejected        SMTP 5xx (recipient, sender, message or login refused), TLS refused
+        ├── WebhookRejected     HTTP 4xx other than 429, redirect
         └── ModelUnavailable    the embedding model cannot be loaded offline
 """
 
@@ -75,3 +79,30 @@ class ModelUnavailable(PermanentError):
     def __init__(self, model: str, detail: str) -> None:
         self.model = model
         super().__init__(f"embedding model {model!r} cannot be loaded offline: {detail}")
+
+
+class DeliveryFailed(NewswatchError):
+    """Sending one alert or digest on one channel did not succeed; `reason` is a short machine-friendly code."""
+
+    def __init__(self, channel: str, reason: str, detail: str = "", retry_after_seconds: float | None = None) -> None:
+        self.channel = channel
+        self.reason = reason
+        self.detail = detail
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(f"{channel}: {reason}" + (f" ({detail})" if detail else ""))
+
+
+class SmtpUnavailable(DeliveryFailed, TransientError):
+    """Connection refused or dropped, timeout, SMTP 4xx: try again later."""
+
+
+class SmtpRejected(DeliveryFailed, PermanentError):
+    """SMTP 5xx, failed login, TLS refused: the same message will be refused again."""
+
+
+class WebhookUnavailable(DeliveryFailed, TransientError):
+    """Timeout, connection error, HTTP 5xx or 429 (Retry-After kept in retry_after_seconds)."""
+
+
+class WebhookRejected(DeliveryFailed, PermanentError):
+    """HTTP 4xx other than 429 (e.g. 410 Gone: the hook was deleted), or a redirect."""

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from pipeline.errors import ConfigInvalid
 
@@ -82,6 +82,30 @@ class AlertChannel(_Section):
     type: Literal["log", "email", "webhook"] = Field("log", description="Delivery type.")
     url: str | None = Field(None, description="Webhook URL (type = 'webhook').")
     to: list[str] = Field(default_factory=list, description="Recipients (type = 'email').")
+    countries: list[str] = Field(
+        default_factory=list,
+        description="Only incidents in these violated states (case-insensitive); empty: every country, "
+        "including incidents whose country is unknown.",
+    )
+    intruders: list[str] = Field(
+        default_factory=list,
+        description="Only incidents with these intruders ('drone' matches 'drones'); empty: every intruder.",
+    )
+    min_sources: int = Field(
+        1, ge=1,
+        description="Alert once the incident is reported by this many distinct feeds (1: on the first report).",
+    )
+    digest: bool = Field(False, description="Also send the daily digest on this channel (email or webhook).")
+
+    @model_validator(mode="after")
+    def _needs_a_destination(self) -> AlertChannel:
+        if self.type == "email" and not self.to:
+            raise ValueError(f"channel {self.name!r}: type 'email' needs `to` (recipients)")
+        if self.type == "webhook" and not (self.url and self.url.startswith(("http://", "https://"))):
+            raise ValueError(f"channel {self.name!r}: type 'webhook' needs an http(s) `url`")
+        if self.digest and self.type == "log":
+            raise ValueError(f"channel {self.name!r}: the digest goes to 'email' or 'webhook' channels")
+        return self
 
 
 def _default_channels() -> list[AlertChannel]:
@@ -90,6 +114,17 @@ def _default_channels() -> list[AlertChannel]:
 
 class AlertSettings(_Section):
     channels: list[AlertChannel] = Field(default_factory=_default_channels, description="Where alerts go.")
+    max_attempts: int = Field(8, ge=1, description="Delivery attempts per alert/digest and channel before it is marked failed.")
+    retry_base_seconds: float = Field(30.0, gt=0, description="First retry delay; doubles per attempt, with jitter.")
+    retry_max_seconds: float = Field(3600.0, gt=0, description="Cap on the retry delay.")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AlertSettings:
+        names = [c.name for c in self.channels]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate channel name(s): {', '.join(dupes)}")
+        return self
 
 
 class DigestSettings(_Section):
@@ -106,6 +141,13 @@ class SmtpSettings(_Section):
     username: str | None = Field(None, description="Login user; the password comes only from NEWSWATCH_SMTP__PASSWORD.")
     password: SecretStr | None = Field(None, description="From the environment only.")
     sender: str = Field("newswatch@localhost", description="From address.")
+    timeout_seconds: float = Field(30.0, gt=0, description="Timeout for connecting and for each SMTP command.")
+
+
+class WebhookSettings(_Section):
+    secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key for the X-Newswatch-Signature header; from NEWSWATCH_WEBHOOK__SECRET only.")
+    timeout_seconds: float = Field(10.0, gt=0, description="Total time allowed for one webhook POST.")
 
 
 class Settings(_Section):
@@ -120,6 +162,7 @@ class Settings(_Section):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)  # type: ignore[arg-type]
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)  # type: ignore[arg-type]
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)  # type: ignore[arg-type]
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -417,3 +417,170 @@ def read_alerted_urls(con: duckdb.DuckDBPyConnection, channel: str) -> list[str]
         "SELECT article_url FROM v_alerts WHERE channel = ? ORDER BY created_at, alert_id", [channel]
     ).fetchall()
     return [r[0] for r in rows]
+
+
+# ---- outbox (alerts and digests delivery)
+# Rows move pending -> sent, or pending -> pending (retry at next_attempt_at) -> ... -> failed. A claim pushes
+# next_attempt_at forward by a lease, so a second deliverer skips rows being sent and a crashed one's rows come
+# back after the lease (sent again with the same idempotency key / Message-ID).
+
+def read_incident_facts(con: duckdb.DuckDBPyConnection, incident_ids: Sequence[str]) -> list[Any]:
+    """IncidentFacts (country, intruder, distinct feeds so far) of the given incidents, for channel filters."""
+    from pipeline.outbox import IncidentFacts
+
+    if not incident_ids:
+        return []
+    rows = con.execute(
+        "SELECT i.incident_id, i.country, i.intruder, count(DISTINCT a.feed) FROM incidents i "
+        "LEFT JOIN incident_articles ia ON ia.incident_id = i.incident_id "
+        "LEFT JOIN articles a ON a.article_id = ia.article_id "
+        "WHERE list_contains(?, i.incident_id) GROUP BY ALL ORDER BY i.incident_id", [list(incident_ids)],
+    ).fetchall()
+    return [IncidentFacts(r[0], r[1], r[2], max(int(r[3]), 1)) for r in rows]
+
+
+def _alert_details(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert], max_sources: int) -> list[Any]:
+    from pipeline.alerts import AlertDetail, SourceRef
+
+    out = []
+    for al in alerts:
+        text_row = con.execute("SELECT text FROM articles WHERE article_id = ?", [al.article_id]).fetchone()
+        rows = con.execute(
+            "SELECT a.feed, a.title, a.url, a.published_at FROM incident_articles ia "
+            "JOIN articles a USING (article_id) WHERE ia.incident_id = ? AND a.article_id <> ? "
+            "ORDER BY a.published_at, a.article_id", [al.incident_id, al.article_id],
+        ).fetchall()
+        feeds = {al.feed} | {r[0] for r in rows}
+        seen: set[str] = {al.feed}
+        others = []
+        for r in rows:  # one line per other outlet: its first article
+            if r[0] not in seen:
+                seen.add(r[0])
+                others.append(SourceRef(r[0], r[1], r[2], _utc(r[3])))  # type: ignore[arg-type]
+        out.append(AlertDetail(al, text_row[0] if text_row else "", tuple(others[:max_sources]), len(feeds)))
+    return out
+
+
+def claim_due_alerts(con: duckdb.DuckDBPyConnection, channel: str, now: datetime, lease_until: datetime,
+                     limit: int = 500, max_sources: int = 10) -> list[Any]:
+    """Pending alerts of `channel` due at `now` (next_attempt_at NULL or past), oldest incident first, as
+    OutboxAlert; their next_attempt_at is set to `lease_until` in the same transaction."""
+    from pipeline.outbox import OutboxAlert
+
+    with transaction(con):
+        rows = con.execute(
+            "SELECT alert_id, attempts FROM alerts WHERE channel = ? AND status = 'pending' "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY created_at, alert_id LIMIT ?",
+            [channel, now, limit],
+        ).fetchall()
+        attempts = {r[0]: int(r[1]) for r in rows}
+        _many(con, "UPDATE alerts SET next_attempt_at = ? WHERE alert_id = ?", [[lease_until, a] for a in attempts])
+    alerts = [a for a in read_alerts(con, status="pending", channel=channel) if a.alert_id in attempts]
+    return [OutboxAlert(d, attempts[d.alert.alert_id]) for d in _alert_details(con, alerts, max_sources)]
+
+
+def mark_alert_delivery(con: duckdb.DuckDBPyConnection, alert_id_: str, *, status: str, at: datetime,
+                        error: str | None, next_attempt_at: datetime | None) -> None:
+    """Record one delivery attempt: status 'sent' | 'pending' (retry at next_attempt_at) | 'failed'."""
+    con.execute(
+        "UPDATE alerts SET status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
+        "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE alert_id = ?",
+        [status, error, next_attempt_at, status, at, alert_id_],
+    )
+
+
+def release_alerts(con: duckdb.DuckDBPyConnection, alert_ids: Sequence[str], next_attempt_at: datetime | None,
+                   note: str) -> None:
+    """Give claimed alerts back without counting an attempt (their channel failed on an earlier row)."""
+    _many(con, "UPDATE alerts SET next_attempt_at = ?, last_error = ? WHERE alert_id = ? AND status = 'pending'",
+          [[next_attempt_at, note, a] for a in alert_ids])
+
+
+def insert_digest(con: duckdb.DuckDBPyConnection, digest: Any, created_at: datetime) -> bool:
+    """Queue an OutboxDigest (status pending). False when (day, channel) already has a row: never twice."""
+    before = con.execute("SELECT count(*) FROM digests").fetchone()[0]  # type: ignore[index]
+    con.execute(
+        "INSERT INTO digests (digest_id, day, channel, message_id, status, attempts, subject, body_text, body_html, "
+        "payload_json, created_at) VALUES (?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        [digest.digest_id, digest.day, digest.channel, digest.message_id, digest.subject, digest.body_text,
+         digest.body_html, digest.payload_json, created_at],
+    )
+    return bool(con.execute("SELECT count(*) FROM digests").fetchone()[0] > before)  # type: ignore[index]
+
+
+def read_digest_status(con: duckdb.DuckDBPyConnection, day: Any, channel: str) -> tuple[str, int, str | None] | None:
+    """(status, attempts, last_error) of the digest of `day` on `channel`, None when never queued."""
+    row = con.execute("SELECT status, attempts, last_error FROM digests WHERE day = ? AND channel = ?",
+                      [day, channel]).fetchone()
+    return (row[0], int(row[1]), row[2]) if row else None
+
+
+def requeue_failed_digest(con: duckdb.DuckDBPyConnection, day: Any, channel: str) -> bool:
+    """A failed digest becomes pending again (attempts reset); a sent one is never touched."""
+    before = con.execute("SELECT count(*) FROM digests WHERE status = 'pending'").fetchone()[0]  # type: ignore[index]
+    con.execute("UPDATE digests SET status = 'pending', attempts = 0, next_attempt_at = NULL "
+                "WHERE day = ? AND channel = ? AND status = 'failed'", [day, channel])
+    return bool(con.execute("SELECT count(*) FROM digests WHERE status = 'pending'").fetchone()[0] > before)  # type: ignore[index]
+
+
+def claim_due_digests(con: duckdb.DuckDBPyConnection, channel: str, now: datetime, lease_until: datetime) -> list[Any]:
+    """Pending digests of `channel` due at `now`, oldest day first, as OutboxDigest (leased like alerts)."""
+    from pipeline.outbox import OutboxDigest
+
+    with transaction(con):
+        rows = con.execute(
+            "SELECT digest_id, day, channel, message_id, subject, body_text, body_html, payload_json, attempts "
+            "FROM digests WHERE channel = ? AND status = 'pending' "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY day, digest_id", [channel, now],
+        ).fetchall()
+        _many(con, "UPDATE digests SET next_attempt_at = ? WHERE digest_id = ?", [[lease_until, r[0]] for r in rows])
+    return [OutboxDigest(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], int(r[8])) for r in rows]
+
+
+def mark_digest_delivery(con: duckdb.DuckDBPyConnection, digest_id_: str, *, status: str, at: datetime,
+                         error: str | None, next_attempt_at: datetime | None) -> None:
+    """Record one digest delivery attempt (see mark_alert_delivery)."""
+    con.execute(
+        "UPDATE digests SET status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
+        "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE digest_id = ?",
+        [status, error, next_attempt_at, status, at, digest_id_],
+    )
+
+
+def release_digests(con: duckdb.DuckDBPyConnection, digest_ids: Sequence[str], next_attempt_at: datetime | None,
+                    note: str) -> None:
+    """Give claimed digests back without counting an attempt."""
+    _many(con, "UPDATE digests SET next_attempt_at = ?, last_error = ? WHERE digest_id = ? AND status = 'pending'",
+          [[next_attempt_at, note, d] for d in digest_ids])
+
+
+# ---- read-only snapshot for analysts (published after every cycle)
+
+def snapshot_path(warehouse_path: str | Path) -> Path:
+    """Where the analysts' read-only copy of `warehouse_path` lives: `<name>.read.duckdb` beside it."""
+    p = Path(warehouse_path)
+    return p.with_name(p.stem + ".read" + (p.suffix or ".duckdb"))
+
+
+def publish_snapshot(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path) -> Path:
+    """Copy the whole warehouse into a new file and move it over the snapshot atomically (os.replace), so a
+    reader sees the old snapshot or the new one, never a half-written file, and never holds the live file."""
+    import os
+
+    target = snapshot_path(warehouse_path)
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    catalog = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    try:
+        con.execute("CHECKPOINT")
+        con.execute(f"ATTACH '{tmp.as_posix()}' AS nw_snapshot")
+        try:
+            con.execute(f'COPY FROM DATABASE "{catalog}" TO nw_snapshot')
+        finally:
+            con.execute("DETACH nw_snapshot")
+    except duckdb.Error as exc:
+        tmp.unlink(missing_ok=True)
+        raise WarehouseError(f"could not publish the snapshot {target}: {exc}") from exc
+    os.replace(tmp, target)
+    return target
