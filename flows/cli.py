@@ -146,7 +146,8 @@ def write_digest(settings: Settings, day: date, out: Path) -> tuple[Path, Path, 
     start, end = _day_window(day, settings.digest.timezone)
     with store.open_warehouse(settings.warehouse.path, read_only=True,
                               busy_timeout_seconds=settings.warehouse.busy_timeout_seconds) as con:
-        data = store.read_digest_data(con, day, settings.digest.timezone, start, end, settings.digest.top_articles)
+        data = store.read_digest_data(con, day, settings.digest.timezone, start, end, settings.digest.top_articles,
+                                      failing_for_hours=settings.fetch.failing_alert_hours)
     out.parent.mkdir(parents=True, exist_ok=True)
     html_path = out.with_suffix(".html")
     text_path = out.with_suffix(".txt")

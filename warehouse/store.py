@@ -367,8 +367,9 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None
 
 
 def read_digest_data(con: duckdb.DuckDBPyConnection, day: Any, timezone: str, start: datetime, end: datetime,
-                     top_n: int) -> Any:
-    """Everything the daily digest shows for articles published in [start, end) (publication time)."""
+                     top_n: int, failing_for_hours: float = 0.0) -> Any:
+    """Everything the daily digest shows for articles published in [start, end) (publication time), and the
+    feeds failing for at least `failing_for_hours` since their last success (or never successful)."""
     from pipeline.digest import DigestArticle, DigestData, DigestFeed, DigestIncident
 
     inc_rows = con.execute(
@@ -391,7 +392,9 @@ def read_digest_data(con: duckdb.DuckDBPyConnection, day: Any, timezone: str, st
     ).fetchall()
     feeds = con.execute(
         "SELECT feed, url, last_status, consecutive_failures, last_error FROM v_feed_health "
-        "WHERE consecutive_failures > 0 ORDER BY consecutive_failures DESC, feed",
+        "WHERE consecutive_failures > 0 AND (last_success_at IS NULL "
+        " OR epoch(last_polled_at) - epoch(last_success_at) >= ? * 3600) "
+        "ORDER BY consecutive_failures DESC, feed", [failing_for_hours],
     ).fetchall()
     counts = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE j.relevant) FROM articles a LEFT JOIN judgements j USING (article_id) "
