@@ -256,13 +256,22 @@ def _print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str
     click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", err=True)
 
 
-def _query(settings: Settings, sql: str, fmt: str) -> None:
+def _query(settings: Settings, sql: str, fmt: str, live: bool = False) -> None:
+    """Answer from the read-only snapshot published after every cycle (never blocks the writer), or from the
+    live file with --live (waits while a cycle writes; an open reader makes the writer wait too)."""
     from warehouse import store
 
-    with store.open_warehouse(settings.warehouse.path, read_only=True,
+    path = Path(settings.warehouse.path)
+    snapshot = store.snapshot_path(path)
+    source = path if live or not snapshot.exists() else snapshot
+    with store.open_warehouse(source, read_only=True,
                               busy_timeout_seconds=settings.warehouse.busy_timeout_seconds) as con:
         columns, rows = store.query(con, sql)
     _print_table(columns, rows, fmt)
+
+
+live_option = click.option("--live", is_flag=True,
+                           help="Query the live warehouse file instead of the snapshot published after each cycle.")
 
 
 format_option = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
@@ -274,16 +283,19 @@ format_option = click.option("--format", "fmt", type=click.Choice(["table", "csv
 @click.argument("query")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
 @click.option("--json", "as_json", is_flag=True, help="JSON output (a list of objects).")
+@live_option
 @handle_errors
-def sql(config: tuple[str, ...], query: str, as_csv: bool, as_json: bool) -> None:
+def sql(config: tuple[str, ...], query: str, as_csv: bool, as_json: bool, live: bool) -> None:
     """Run a read-only SQL query against the warehouse (views: v_articles, v_incidents, v_alerts,
-    v_feed_health; see docs/warehouse.md). The file is opened read-only: writes fail.
+    v_feed_health; see docs/warehouse.md and docs/queries.md). Answers come from the read-only snapshot that
+    every cycle publishes beside the warehouse (<name>.read.duckdb), so a query never blocks a running
+    service; --live reads the live file instead. Either way the file is opened read-only: writes fail.
 
     \b
     Example:
       newswatch sql "select title, country, source_count from v_incidents order by first_seen_at"
     """
-    _query(settings_from(config), query, "csv" if as_csv else "json" if as_json else "table")
+    _query(settings_from(config), query, "csv" if as_csv else "json" if as_json else "table", live)
 
 
 @main.command()
@@ -358,7 +370,7 @@ def demo(config: tuple[str, ...], corpus: Path, fresh: bool) -> None:
     click.echo(f"\nDigest for {day} (the busiest day): {html_path.resolve()}\n  and as text: {text_path.resolve()}")
     click.echo(f"Warehouse: {Path(settings.warehouse.path).resolve()}\n  query it: newswatch sql {cfg} "
                f"\"select title, country, intruder, source_count from v_incidents\"\n"
-               f"  or: duckdb -readonly {settings.warehouse.path} \"select * from v_alerts\"")
+               f"  or: duckdb -readonly {store.snapshot_path(settings.warehouse.path)} \"select * from v_alerts\"")
 
 
 def _fmt_prf(p: Any) -> str:
@@ -526,3 +538,82 @@ def eval_clusters(predicted: Path, gold: Path, as_json: bool) -> None:
         return
     for name, prf in scores.items():
         click.echo(f"{name:12s} {_fmt_prf(prf)}")
+
+
+@main.command("serve")
+@config_option
+@click.option("--interval-minutes", type=click.FloatRange(min=0.05), default=15.0, show_default=True,
+              help="Minutes between the starts of two monitor cycles.")
+@click.option("--max-cycles", type=click.IntRange(min=1), default=None, help="Stop after this many cycles.")
+@handle_errors
+def serve_command(config: tuple[str, ...], interval_minutes: float, max_cycles: int | None) -> None:
+    """Run as a service: a monitor cycle every --interval-minutes and the daily digest at digest.send_time
+    (digest.timezone), as Prefect flow runs in this process (the model stays loaded). Runs never overlap; a
+    busy warehouse is retried; Ctrl-C stops cleanly at the next stage boundary. With PREFECT_API_URL set the
+    runs appear in the Prefect UI. Analysts query the snapshot published after each cycle
+    (`newswatch sql`, or `duckdb -readonly <warehouse>.read.duckdb`), which never blocks the service.
+
+    \b
+    Example:
+      newswatch serve --config config/newswatch.toml --interval-minutes 10
+    """
+    _quiet_prefect()
+    from flows.serve import serve
+
+    settings = settings_from(config)
+    if not settings.feeds:
+        raise ConfigInvalid("config", "feeds", "no feeds configured (add [[feeds]] tables or include feeds.toml)")
+
+    def on_cycle(n: int, report: Any) -> None:
+        click.echo(f"[{datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z] cycle {n}", err=True)
+        _print_alerts(report.alerts)
+        _print_report(report)
+
+    click.echo(f"newswatch serving {len(settings.feeds)} feeds every {interval_minutes:g} min; digest daily at "
+               f"{settings.digest.send_time} {settings.digest.timezone}. Ctrl-C to stop.", err=True)
+    stats = serve(settings, interval_minutes=interval_minutes, max_cycles=max_cycles, on_cycle=on_cycle)
+    click.echo(f"stopped after {stats.cycles} cycles, {stats.digests} digests, {stats.busy_retries} busy retries.",
+               err=True)
+
+
+@main.command("deploy")
+@config_option
+@click.option("--pool", required=True, help="Prefect work pool the deployments run on.")
+@click.option("--interval-minutes", type=click.FloatRange(min=1), default=15.0, show_default=True,
+              help="Schedule of the monitor cycle deployment.")
+@click.option("--image", default=None, help="Container image for docker/kubernetes pools (default: none, process pool).")
+@handle_errors
+def deploy_command(config: tuple[str, ...], pool: str, interval_minutes: float, image: str | None) -> None:
+    """Register the monitor-cycle and daily-digest deployments on a Prefect work pool, for teams that run
+    Prefect workers (`prefect worker start --pool NAME`). Needs PREFECT_API_URL pointing at a Prefect server.
+    Workers start a process per run (the model is loaded each time, ~5 s); `newswatch serve` avoids that.
+
+    \b
+    Example:
+      PREFECT_API_URL=http://127.0.0.1:4200/api newswatch deploy --pool newswatch --config /app/config/newswatch.toml
+    """
+    if not os.environ.get("PREFECT_API_URL"):
+        raise click.ClickException("PREFECT_API_URL is not set: deployments need a Prefect server "
+                                   "(`prefect server start`, or the docker-compose stack)")
+    from prefect.schedules import Cron, Interval
+
+    from flows.deploy_entry import cycle_entry, digest_entry
+
+    settings = settings_from(config)
+    paths = [str(Path(p).resolve()) for p in (config or [str(p) for p in default_config_paths()])]
+    common: dict[str, Any] = {"work_pool_name": pool, "parameters": {"config": paths}}
+    if image:
+        common.update(image=image, build=False, push=False)
+    for entry, name, schedule in (
+        (cycle_entry, "newswatch-cycle", Interval(timedelta(minutes=interval_minutes))),
+        (digest_entry, "newswatch-digest", Cron(_cron(settings.digest.send_time), timezone=settings.digest.timezone)),
+    ):
+        source = entry.from_source(source=str(PROJECT_ROOT), entrypoint=f"flows/deploy_entry.py:{entry.fn.__name__}")
+        dep_id = source.deploy(name=name, schedules=[schedule], **common)
+        click.echo(f"deployment {name} registered on pool {pool}: {dep_id}")
+
+
+def _cron(send_time: str) -> str:
+    hour, minute = send_time.split(":")
+    return f"{int(minute)} {int(hour)} * * *"
+

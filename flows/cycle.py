@@ -74,6 +74,7 @@ class CycleReport:
     assigned: int = 0
     incidents_opened: int = 0
     alerts: list[Alert] = field(default_factory=list)
+    stopped: bool = False  # interrupted between stages
 
 
 def _wh(settings: Settings, read_only: bool = False):  # type: ignore[no-untyped-def]
@@ -268,17 +269,32 @@ def raise_alerts(settings: Settings, report: CycleReport) -> None:
                 report.alerts.append(alert)
 
 
+@task(name="publish-snapshot", cache_policy=NO_CACHE)
+def publish_snapshot(settings: Settings) -> None:
+    """Publish the analysts' read-only copy (docs/operations.md: readers never hold the live file)."""
+    with _wh(settings) as con:
+        store.publish_snapshot(con, settings.warehouse.path)
+
+
+# Set by `newswatch serve` on Ctrl-C / SIGTERM: the running cycle stops at the next stage boundary.
+STOP = threading.Event()
+
+
 @flow(name="newswatch-cycle", log_prints=False, validate_parameters=False)
 def monitor_cycle(settings: Settings) -> CycleReport:
     """One full monitor cycle. Feed and page failures are recorded, not raised; only a cycle that cannot run
-    (warehouse busy past its timeout, model missing, bad config) raises."""
+    (warehouse busy past its timeout, model missing, bad config) raises. Stops between stages when STOP is set
+    (each stage has committed its work, so the next cycle resumes where this one stopped)."""
     report = CycleReport()
-    poll_feeds(settings, report)
-    fetch_articles(settings, report)
-    embed_articles(settings, report)
-    judge_articles(settings, report)
-    assign_incidents(settings, report)
-    raise_alerts(settings, report)
+    stages = (poll_feeds, fetch_articles, embed_articles, judge_articles, assign_incidents, raise_alerts)
+    for stage in stages:
+        if STOP.is_set():
+            report.stopped = True
+            return report
+        stage(settings, report)
+    if not STOP.is_set():
+        deliver_stage(settings)
+    publish_snapshot(settings)
     return report
 
 
