@@ -74,6 +74,18 @@ def _entry_lang(entry: feedparser.FeedParserDict, feed_lang: str | None) -> str 
     return feed_lang
 
 
+_BAD_CHARREF = re.compile(rb"&#(x[0-9a-fA-F]+|[0-9]+);")
+
+
+def _fix_charref(match: re.Match[bytes]) -> bytes:
+    """A numeric character reference beyond U+10FFFF makes feedparser raise (chr() out of range): use U+FFFD."""
+    raw = match.group(1).lstrip(b"xX0") or b"0"
+    if len(raw) > 8:
+        return b"&#65533;"
+    code = int(raw, 16) if match.group(1)[:1] in (b"x", b"X") else int(raw)
+    return match.group(0) if code <= 0x10FFFF else b"&#65533;"
+
+
 _HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html|head|body)\b", re.I | re.S)
 
 
@@ -94,7 +106,11 @@ def parse_feed(source: FeedSource, body: bytes, content_type: str | None = None,
     headers = {"content-location": base_url or source.url}
     if content_type:
         headers["content-type"] = content_type
-    parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
+    body = _BAD_CHARREF.sub(_fix_charref, body)
+    try:
+        parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
+    except Exception as exc:  # feedparser bugs on hostile input become a per-feed reason, never a crashed poll
+        raise FeedMalformed(source.url, f"parser failed: {type(exc).__name__}: {exc}") from exc
     bozo = str(parsed.get("bozo_exception")) if parsed.get("bozo") else None
     if not parsed.get("version") and not parsed.entries:
         raise FeedMalformed(source.url, _not_a_feed(body, bozo))

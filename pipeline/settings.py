@@ -222,6 +222,8 @@ def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
         node = out
         for part in parts[:-1]:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):  # NEWSWATCH_FETCH=x together with NEWSWATCH_FETCH__KEY=y
+                raise ConfigInvalid("environment variable " + name, ".".join(parts), "conflicts with another variable")
         node[parts[-1]] = _env_value(raw)
     return out
 
