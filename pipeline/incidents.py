@@ -12,7 +12,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.lexical import DocFreq
+from pipeline.lexical import ENTITY_PREFIX, DocFreq
 
 FloatArray = npt.NDArray[np.float32]
 _SECONDS_PER_DAY = 86_400.0
@@ -38,9 +38,9 @@ class ClusterSettings:
     """Dense cosine rescaled as (cos - floor) / (1 - floor), clipped at 0: removes a model's baseline similarity."""
     lexical_weight: float = 0.5
     """Weight of the tf-idf cosine (member weights frozen when the member was added) in the hybrid score."""
-    full_coverage: float = 0.0
-    """Below this share of its tf-idf mass on terms found in candidates, an article's lexical weight shrinks in
-    proportion and the dense weight takes over (cross-lingual articles); 0 disables."""
+    full_coverage: float = 0.5
+    """Below this share of its distinct plain words (names excluded) found in some candidate, an article's lexical
+    weight shrinks in proportion and the dense weight takes over (an article in another language); 0 disables."""
     entity_boost: float = 1.0
     """Multiplier on the tf-idf weight of entity terms (capitalised names, numbers are not entities)."""
     decay_days: float = 10.0
@@ -180,15 +180,17 @@ class IncidentIndex:
 
         in_window = delta <= s.window_days
         lexical_all = np.zeros(self._n, dtype=np.float64)
-        coverage = 0.0  # share of the query's tf-idf mass on terms some candidate also has
+        words = shared = 0  # distinct plain words of the query, and those some candidate also has
         for term, q_weight in self.doc_freq.weights(terms, entity_boost=s.entity_boost).items():
             posting = self._postings.get(term)
+            plain = not term.startswith(ENTITY_PREFIX)
+            words += plain
             if posting is not None:
                 rows = posting.rows[: posting.size]
                 lexical_all[rows] += q_weight * posting.weights[: posting.size]
-                if in_window[rows].any():
-                    coverage += q_weight * q_weight
+                shared += plain and bool(in_window[rows].any())
         lexical = lexical_all[candidates]
+        coverage = shared / words if words else 0.0
 
         # A query in another language shares few terms with any candidate: its lexical score says little, so
         # weigh it by coverage and let the dense score carry the decision (the total weight stays the same).
