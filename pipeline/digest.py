@@ -78,6 +78,19 @@ def digest_subject(data: DigestData) -> str:
             f"{len(data.grown_incidents)} updated")
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _counts(i: DigestIncident) -> str:
+    return f"{_plural(i.article_count, 'article')} from {_plural(i.source_count, 'source')} (+{i.new_articles} today)"
+
+
+def _other_title(a: DigestArticle) -> bool:
+    """The article belongs to an incident named after another article (else naming it again is noise)."""
+    return bool(a.incident_title) and " ".join(a.incident_title.split()) != " ".join(a.title.split())  # type: ignore[union-attr]
+
+
 def _tags(i: DigestIncident) -> str:
     return " · ".join(t for t in (i.country, i.intruder) if t)
 
@@ -96,7 +109,7 @@ def render_text(data: DigestData) -> str:
             tags = f" ({_tags(i)})" if _tags(i) else ""
             out.append(f"* {' '.join(i.title.split())}{tags}")
             out.append(f"  first report {i.first_seen_at:%Y-%m-%d %H:%M} UTC, {i.first_feed}: {i.first_url}")
-            out.append(f"  {i.article_count} articles from {i.source_count} sources (+{i.new_articles} today)")
+            out.append(f"  {_counts(i)}")
     if data.top_articles:
         out += ["", "TOP ARTICLES", "------------"]
         for a in data.top_articles:
@@ -117,15 +130,22 @@ _CSS_TAG = "display:inline-block;background:#ddf4ff;color:#0550ae;border-radius:
 _CSS_MUTED = "color:#57606a;font-size:13px"
 
 
+def _link(url: str, label: str) -> str:
+    """A link only for plain http(s) URLs (a feed may carry javascript: or data: links); else the label as text."""
+    u = url.strip()
+    if not u.lower().startswith(("http://", "https://")) or any(c.isspace() or ord(c) < 32 for c in u):
+        return escape(label)
+    return f'<a href="{escape(u, quote=True)}" style="color:#0969da">{escape(label)}</a>'
+
+
 def _incident_html(i: DigestIncident) -> str:
     tags = "".join(f' <span style="{_CSS_TAG}">{escape(t)}</span>' for t in (i.country, i.intruder) if t)
     return (
         f'<div style="{_CSS_CARD}"><div style="font-size:15px;font-weight:bold;color:#1f2328">'
         f"{escape(i.title)}{tags}</div>"
         f'<div style="{_CSS_MUTED};margin-top:4px">First report {i.first_seen_at:%Y-%m-%d %H:%M} UTC · '
-        f'{escape(i.first_feed)} · <a href="{escape(i.first_url, quote=True)}" style="color:#0969da">read</a></div>'
-        f'<div style="{_CSS_MUTED}">{i.article_count} articles from {i.source_count} sources '
-        f"(+{i.new_articles} today)</div></div>"
+        f'{escape(i.first_feed)} · {_link(i.first_url, "read")}</div>'
+        f'<div style="{_CSS_MUTED}">{_counts(i)}</div></div>'
     )
 
 
@@ -151,10 +171,9 @@ def render_html(data: DigestData) -> str:
     if data.top_articles:
         parts.append(f'<h2 style="{_CSS_H2}">Top articles</h2><ul style="padding-left:18px;margin:0">')
         for a in data.top_articles:
-            about = f" — {escape(a.incident_title)}" if a.incident_title else ""
+            about = f" — in: {escape(a.incident_title)}" if _other_title(a) else ""
             parts.append(
-                f'<li style="margin:0 0 6px 0"><a href="{escape(a.url, quote=True)}" style="color:#0969da">'
-                f'{escape(a.title)}</a><span style="{_CSS_MUTED}"> · {escape(a.feed)}, '
+                f'<li style="margin:0 0 6px 0">{_link(a.url, a.title)}<span style="{_CSS_MUTED}"> · {escape(a.feed)}, '
                 f"{a.published_at:%H:%M} UTC{about}</span></li>"
             )
         parts.append("</ul>")

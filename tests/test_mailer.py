@@ -95,3 +95,16 @@ def test_starttls_to_a_server_without_it_is_refused_not_sent_in_clear(smtp_serve
 def test_a_login_without_a_password_in_the_environment_is_a_config_error(smtp_server: SmtpServer) -> None:
     with pytest.raises(ConfigInvalid, match="NEWSWATCH_SMTP__PASSWORD"):
         SmtpSender(smtp(smtp_server, username="newswatch"), "desk")
+
+
+def test_the_digest_escapes_feed_text_and_links_only_http() -> None:
+    from datetime import date
+
+    from pipeline.digest import DigestArticle, DigestData, DigestIncident, render_html, render_text
+
+    inc = DigestIncident("i1", HOSTILE, "Poland", "drones", T0, "javascript:alert(1)", "baltic-wire", 1, 1, 1)
+    art = DigestArticle("<img src=x onerror=alert(1)>", "https://ok.example/a", "nordic-times", T0, HOSTILE)
+    html = render_html(DigestData(date(2025, 9, 10), "UTC", (inc,), (), (art,), (), 1, 1))
+    assert "<script>" not in html and "<img" not in html and "javascript:" not in html
+    assert "&lt;script&gt;" in html and 'href="https://ok.example/a"' in html
+    assert "1 article from 1 source (+1 today)" in render_text(DigestData(date(2025, 9, 10), "UTC", (inc,), (), (), (), 1, 1))
