@@ -234,7 +234,9 @@ def fetch(
     Raises FeedUnavailable (transient: timeout, connection or protocol error, 5xx, 429) or FetchRefused
     (permanent: guard, size cap, bad encoding, other 4xx, redirect loop).
     """
-    headers = {}
+    # One connection per GET: a pooled keep-alive connection would be reused without a new connect, and the
+    # watchdog could not see (and so could not cut) a server trickling its headers on it.
+    headers = {"Connection": "close"}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:

@@ -118,6 +118,8 @@ class HostileServer:
 
 def send(h: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str = "application/rss+xml",
          headers: dict[str, str] | None = None) -> None:
+    # links to example.org in fixtures point back here (under /x/, answered 404), so a test never leaves 127.0.0.1
+    body = body.replace(b"http://example.org/", f"http://127.0.0.1:{h.server.server_address[1]}/x/".encode())
     h.send_response(status)
     h.send_header("Content-Type", content_type)
     h.send_header("Content-Length", str(len(body)))
