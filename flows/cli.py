@@ -459,7 +459,7 @@ def cluster_file(config: tuple[str, ...], input_path: Path, output: Path) -> Non
       newswatch cluster-file ../shared/bench/gva-dev.jsonl.gz --output /tmp/clusters.jsonl
     """
     from flows import resources
-    from flows.cycle import cluster_settings
+    from flows.cycle import cluster_model, cluster_settings
     from pipeline.assign import StreamItem, assign_stream, build_index
     from pipeline.embed import embedding_text
     from pipeline.lexical import DocFreq
@@ -471,8 +471,8 @@ def cluster_file(config: tuple[str, ...], input_path: Path, output: Path) -> Non
         missing = [k for k in ("id", "date", "title", "text") if k not in r]
         if missing:
             raise click.ClickException(f"{input_path}: record {n} lacks {', '.join(missing)}")
-    emb = resources.embedder(settings.embed.model, settings.embed.batch_size)
-    texts = [embedding_text(str(r["title"]), str(r["text"]), settings.embed.max_words) for r in records]
+    emb = resources.embedder(cluster_model(engine), settings.embed.batch_size)
+    texts = [embedding_text(str(r["title"]), str(r["text"]), engine.lede_words) for r in records]
     vectors = []
     with click.progressbar(length=len(texts), label=f"embedding with {emb.name}", file=sys.stderr) as bar:
         for start in range(0, len(texts), 256):
@@ -617,3 +617,173 @@ def _cron(send_time: str) -> str:
     hour, minute = send_time.split(":")
     return f"{int(minute)} {int(hour)} * * *"
 
+
+
+def _actor(by: str | None) -> str:
+    import getpass
+
+    return by or os.environ.get("NEWSWATCH_ANALYST") or getpass.getuser()
+
+
+by_option = click.option("--by", default=None, help="Who is acting (default: $NEWSWATCH_ANALYST or the login name).")
+
+
+@main.group("incident")
+def incident_group() -> None:
+    """Analyst feedback on incidents: dismiss, merge, split, add. Every action is recorded in the warehouse
+    (v_feedback: who, when, why) and respected by later cycles and digests.
+
+    \b
+    Example:
+      newswatch incident dismiss inc-3f2a9c1b7d4e --reason "air show, not a violation"
+    """
+
+
+def _writable(config: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    from warehouse import store
+
+    settings = settings_from(config)
+    return settings, store.open_warehouse(settings.warehouse.path,
+                                          busy_timeout_seconds=settings.warehouse.busy_timeout_seconds)
+
+
+def _republish(settings: Settings, con: Any) -> None:
+    from warehouse import store
+
+    store.publish_snapshot(con, settings.warehouse.path)
+
+
+@incident_group.command("dismiss")
+@config_option
+@click.argument("incident_id")
+@click.option("--reason", required=True, help="Why (kept in v_feedback).")
+@by_option
+@handle_errors
+def incident_dismiss(config: tuple[str, ...], incident_id: str, reason: str, by: str | None) -> None:
+    """Dismiss an incident: it never alerts (pending alerts are cancelled) and leaves digests; its later
+    articles still join it, so they do not open a new incident.
+
+    \b
+    Example:
+      newswatch incident dismiss inc-3f2a9c1b7d4e --reason "air show, not a violation"
+    """
+    from warehouse import store
+
+    settings, wh = _writable(config)
+    with wh as con:
+        cancelled = store.dismiss_incident(con, incident_id, reason=reason, actor=_actor(by), at=datetime.now(UTC))
+        _republish(settings, con)
+    click.echo(f"dismissed {incident_id}; {cancelled} pending alert(s) cancelled")
+
+
+@incident_group.command("merge")
+@config_option
+@click.argument("keep")
+@click.argument("fold")
+@click.option("--reason", default=None, help="Why (kept in v_feedback).")
+@by_option
+@handle_errors
+def incident_merge(config: tuple[str, ...], keep: str, fold: str, reason: str | None, by: str | None) -> None:
+    """Merge incident FOLD into KEEP (the same episode reported twice): FOLD's articles move to KEEP and later
+    articles join KEEP.
+
+    \b
+    Example:
+      newswatch incident merge inc-aaaa inc-bbbb --reason "same night, second airport"
+    """
+    from warehouse import store
+
+    settings, wh = _writable(config)
+    with wh as con:
+        moved = store.merge_incidents(con, keep, fold, reason=reason, actor=_actor(by), at=datetime.now(UTC))
+        _republish(settings, con)
+    click.echo(f"merged {fold} into {keep}: {moved} article(s) moved")
+
+
+@incident_group.command("split")
+@config_option
+@click.argument("incident_id")
+@click.option("--articles", "urls", required=True, multiple=True, help="URL of an article to move (repeatable).")
+@click.option("--reason", default=None, help="Why (kept in v_feedback).")
+@by_option
+@handle_errors
+def incident_split(config: tuple[str, ...], incident_id: str, urls: tuple[str, ...], reason: str | None,
+                   by: str | None) -> None:
+    """Move some articles of an incident into a new incident of their own (status 'known': it does not alert,
+    since the analyst already knows it). Later articles join whichever of the two they match.
+
+    \b
+    Example:
+      newswatch incident split inc-3f2a9c1b7d4e --articles https://example.org/a.html --articles https://example.org/b.html
+    """
+    from warehouse import store
+
+    settings, wh = _writable(config)
+    with wh as con:
+        new_id = store.split_incident(con, incident_id, list(urls), reason=reason, actor=_actor(by),
+                                      at=datetime.now(UTC))
+        _republish(settings, con)
+    click.echo(f"split {len(urls)} article(s) of {incident_id} into {new_id}")
+
+
+@incident_group.command("add")
+@config_option
+@click.option("--title", required=True, help="What happened, as a headline.")
+@click.option("--date", "when", required=True, type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M"]),
+              help="When it happened (UTC).")
+@click.option("--description", default="", help="A few sentences: place, intruders, what was done.")
+@click.option("--country", default=None, help="Violated state, e.g. Poland.")
+@click.option("--intruder", default=None, help="e.g. drones, fighter jets.")
+@click.option("--reason", default=None, help="Why (kept in v_feedback).")
+@by_option
+@handle_errors
+def incident_add(config: tuple[str, ...], title: str, when: datetime, description: str, country: str | None,
+                 intruder: str | None, reason: str | None, by: str | None) -> None:
+    """Register an incident the desk already knows (from a briefing, not the news): reports of it will join it
+    and never alert.
+
+    \b
+    Example:
+      newswatch incident add --title "Drones over Rzeszow airport" --date 2025-11-02 --country Poland --intruder drones --description "Several drones seen over the airport perimeter at night; flights halted."
+    """
+    from flows import resources
+    from flows.cycle import cluster_model, cluster_settings
+    from pipeline.embed import embedding_text
+    from pipeline.lexical import extract_terms
+    from warehouse import store
+
+    settings, wh = _writable(config)
+    engine = cluster_settings(settings)
+    emb = resources.embedder(cluster_model(engine), settings.embed.batch_size)
+    vector = emb.encode([embedding_text(title, description, engine.lede_words)])[0]
+    terms = extract_terms(title, description, lead_words=engine.term_lead_words)
+    at = when.replace(tzinfo=UTC)
+    with wh as con:
+        incident_id = store.add_known_incident(
+            con, title=title, description=description, when=at, country=country, intruder=intruder, model=emb.name,
+            vector=vector, terms=terms, reason=reason, actor=_actor(by), at=datetime.now(UTC))
+        _republish(settings, con)
+    click.echo(f"registered {incident_id}: reports of it will join it without alerting")
+
+
+@main.command("mute")
+@config_option
+@click.argument("feed")
+@click.option("--unmute", is_flag=True, help="Resume polling the feed.")
+@click.option("--reason", default=None, help="Why (kept in v_feedback).")
+@by_option
+@handle_errors
+def mute_command(config: tuple[str, ...], feed: str, unmute: bool, reason: str | None, by: str | None) -> None:
+    """Stop polling a feed (spam, a broken outlet) without editing the config; its stored articles stay.
+
+    \b
+    Example:
+      newswatch mute world-brief --reason "general news, too noisy"
+    """
+    from warehouse import store
+
+    settings, wh = _writable(config)
+    with wh as con:
+        store.set_feed_muted(con, feed, not unmute, reason=reason, actor=_actor(by), at=datetime.now(UTC))
+        _republish(settings, con)
+    click.echo(f"{'unmuted' if unmute else 'muted'} {feed}")

@@ -22,7 +22,7 @@ from pipeline import alerts as alert_text
 from pipeline import feeds as feed_stage
 from pipeline import web
 from pipeline.assign import StreamItem, assign_stream, build_index, members_since
-from pipeline.embed import embedding_text
+from pipeline.embed import E5_SMALL, MINILM, embedding_text
 from pipeline.entities import extract_entities, judge_report
 from pipeline.errors import FeedMalformed, FetchFailed, TransientError
 from pipeline.extract import extract_article
@@ -96,6 +96,8 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
     sources = [FeedSource(f.name, f.url) for f in settings.feeds]
     with _wh(settings) as con:
         store.upsert_feeds(con, sources)
+        muted = store.muted_feeds(con)
+        sources = [s for s in sources if s.name not in muted]  # an analyst muted them (`newswatch mute`)
         states = {s.name: s for s in store.read_feed_states(con, [s.name for s in sources])}
     now = _now()
     due = [s for s in sources if states[s.name].next_poll_at is None or states[s.name].next_poll_at <= now]
@@ -185,18 +187,28 @@ def fetch_articles(settings: Settings, report: CycleReport) -> None:
 @task(name="embed-articles", cache_policy=NO_CACHE)
 def embed_articles(settings: Settings, report: CycleReport) -> None:
     """Embed title + lead of every article without a vector, in batches (each batch committed)."""
-    emb = resources.embedder(settings.embed.model, settings.embed.batch_size)
+    report.embedded += _embed_pending(settings, settings.embed.model, settings.embed.lead_words, relevant_only=False)
+
+
+def cluster_model(engine: ClusterSettings) -> str:
+    """The embedder behind the engine's dense vectors ('e5' and 'minilm' name the packaged models)."""
+    return {"e5": E5_SMALL, "minilm": MINILM}.get(engine.dense_model, engine.dense_model)
+
+
+def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_only: bool) -> int:
+    """Embed articles lacking a `model` vector in batches, each batch committed (a crash loses one batch)."""
+    emb = resources.embedder(model, settings.embed.batch_size)
     with _wh(settings) as con:
-        pending = store.pending_embeddings(con)
+        pending = store.pending_embeddings(con, emb.name, relevant_only=relevant_only)
     batch = max(settings.embed.batch_size * 4, 64)
     for start in range(0, len(pending), batch):
         chunk = pending[start:start + batch]
-        vectors = emb.encode([embedding_text(a.title, a.text, settings.embed.max_words) for a in chunk])
+        vectors = emb.encode([embedding_text(a.title, a.text, lead_words) for a in chunk])
         with _wh(settings) as con:
             store.insert_embeddings(con, emb.name, [a.article_id for a in chunk], vectors, _now())
-        report.embedded += len(chunk)
     if pending:
-        _logger().info("embedded %d articles with %s", report.embedded, emb.name)
+        _logger().info("embedded %d articles with %s", len(pending), emb.name)
+    return len(pending)
 
 
 @task(name="judge-articles", cache_policy=NO_CACHE)
@@ -226,16 +238,22 @@ def judge_articles(settings: Settings, report: CycleReport) -> None:
 def assign_incidents(settings: Settings, report: CycleReport) -> None:
     """Join each relevant article (publication order) to a known incident or open a new one."""
     engine = cluster_settings(settings)
+    model = cluster_model(engine)
+    if model != settings.embed.model:  # the engine's own (multilingual) vectors, for relevant articles only
+        report.embedded += _embed_pending(settings, model, engine.lede_words, relevant_only=True)
     with _wh(settings) as con:
-        pending = store.pending_assignments(con, settings.embed.model)
+        pending = store.pending_assignments(con, model)
         if not pending:
             return
-        items = [StreamItem(a.article_id, a.published_at, a.title, a.text, v, j.report) for a, v, j in pending]
+        # Non-reports (analysis, overviews) and pages we could not read (a title and summary are too little
+        # to tell a new incident from a follow-up) may join an incident but never open one.
+        items = [StreamItem(a.article_id, a.published_at, a.title, a.text, v, j.report and a.status == "ok")
+                 for a, v, j in pending]
         since = members_since(items, engine)
         assert since is not None
         n_docs, rows = store.read_doc_freq(con)
         doc_freq = DocFreq.from_rows(n_docs, rows)
-        index = build_index(engine, doc_freq, store.read_members(con, since, settings.embed.model))
+        index = build_index(engine, doc_freq, store.read_members(con, since, model))
         records = assign_stream(index, items)
         by_id = {a.article_id: (a, j) for a, _, j in pending}
         incidents = []

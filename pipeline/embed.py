@@ -95,7 +95,11 @@ def load_embedder(model: str, batch_size: int = 32) -> Embedder:
     return SentenceTransformerEmbedder(name=model, model=st, batch_size=batch_size, dim=dim)
 
 
-def embedding_text(title: str, text: str, max_words: int) -> str:
-    """What the model sees: the title, then the lead of the text, cut to `max_words` words in all."""
-    words = f"{title.strip()}. {text.strip()}".split()
-    return " ".join(words[:max_words])
+def embedding_text(title: str, text: str, lead_words: int) -> str:
+    """What a model sees of an article: its title, then the first `lead_words` words of its text (the lead
+    carries the news; the models truncate at 256 word pieces anyway)."""
+    lead = " ".join(text.split()[:lead_words])
+    title = title.strip()
+    if not lead:
+        return title
+    return f"{title}. {lead}" if title else lead

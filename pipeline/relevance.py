@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from pipeline.embed import embedding_text as embed_text
 from pipeline.topics import Cue, Topic, fold_text
 
 Vector = npt.NDArray[np.float32]
@@ -61,12 +62,8 @@ class TopicModel:
 
 
 def embedding_text(title: str, text: str, lead_words: int = LEAD_WORDS) -> str:
-    """The text to embed for an article: its title and the first `lead_words` words of its body."""
-    lead = " ".join(text.split()[:lead_words])
-    title = title.strip()
-    if not lead:
-        return title
-    return f"{title}. {lead}" if title else lead
+    """The text to embed for an article judged by this module (pipeline.embed.embedding_text, 120 words)."""
+    return embed_text(title, text, lead_words)
 
 
 def build_topic_model(topic: Topic, embed: Embed) -> TopicModel:

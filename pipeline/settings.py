@@ -66,7 +66,7 @@ class EmbedSettings(_Section):
         "or a path to a local sentence-transformers model directory. Never downloaded.",
     )
     batch_size: int = Field(32, ge=1, description="Texts per model call.")
-    max_words: int = Field(160, ge=16, description="Title + lead words given to the model (it truncates at 256 word pieces).")
+    lead_words: int = Field(120, ge=8, description="Words of article text after the title given to the model (the lead).")
 
 
 class ExtractSettings(_Section):

@@ -207,10 +207,14 @@ def _article(r: tuple[Any, ...]) -> StoredArticle:
 _ARTICLE_COLS = "a.article_id, a.url, a.feed, a.title, a.text, a.published_at, a.lang, a.status"
 
 
-def pending_embeddings(con: duckdb.DuckDBPyConnection, limit: int = 10_000) -> list[StoredArticle]:
+def pending_embeddings(con: duckdb.DuckDBPyConnection, model: str, *, relevant_only: bool = False,
+                       limit: int = 10_000) -> list[StoredArticle]:
+    """Articles with no vector from `model` yet (only those judged relevant, with relevant_only), oldest first."""
     rows = con.execute(
-        f"SELECT {_ARTICLE_COLS} FROM articles a ANTI JOIN embeddings e ON e.article_id = a.article_id "
-        "ORDER BY a.published_at, a.article_id LIMIT ?", [limit],
+        f"SELECT {_ARTICLE_COLS} FROM articles a "
+        "ANTI JOIN (SELECT article_id FROM embeddings WHERE model = ?) e ON e.article_id = a.article_id "
+        "WHERE NOT ? OR EXISTS (SELECT 1 FROM judgements j WHERE j.article_id = a.article_id AND j.relevant) "
+        "ORDER BY a.published_at, a.article_id LIMIT ?", [model, relevant_only, limit],
     ).fetchall()
     return [_article(r) for r in rows]
 
@@ -219,8 +223,8 @@ def insert_embeddings(con: duckdb.DuckDBPyConnection, model: str, article_ids: S
                       embedded_at: datetime) -> None:
     with transaction(con):
         _many(con, 
-            "INSERT INTO embeddings VALUES (?, ?, ?, ?) ON CONFLICT (article_id) DO UPDATE SET "
-            "model = excluded.model, vector = excluded.vector, embedded_at = excluded.embedded_at",
+            "INSERT INTO embeddings VALUES (?, ?, ?, ?) ON CONFLICT (article_id, model) DO UPDATE SET "
+            "vector = excluded.vector, embedded_at = excluded.embedded_at",
             [[aid, model, vec.astype(np.float32).tolist(), embedded_at] for aid, vec in zip(article_ids, vectors)],
         )
 
@@ -286,7 +290,8 @@ def save_assignments(
     n_docs, df_rows = doc_freq
     with transaction(con):
         _many(con, 
-            "INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO NOTHING",
+            "INSERT INTO incidents (incident_id, title, first_article_id, first_seen_at, country, intruder, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO NOTHING",
             [[i.incident_id, i.title, i.first_article_id, i.first_seen_at, i.country, i.intruder, assigned_at]
              for i in incidents],
         )
@@ -327,7 +332,8 @@ def insert_alerts(con: duckdb.DuckDBPyConnection, incident_ids: Sequence[str], c
 def unalerted_incidents(con: duckdb.DuckDBPyConnection, channel: str) -> list[IncidentRecord]:
     rows = con.execute(
         "SELECT incident_id, title, first_article_id, first_seen_at, country, intruder FROM incidents i "
-        "WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.incident_id AND a.channel = ?) "
+        "WHERE i.status = 'open' "
+        "AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.incident_id AND a.channel = ?) "
         "ORDER BY first_seen_at, incident_id", [channel],
     ).fetchall()
     return [IncidentRecord(r[0], r[1], r[2], _utc(r[3]), r[4], r[5]) for r in rows]  # type: ignore[arg-type]
@@ -378,7 +384,7 @@ def read_digest_data(con: duckdb.DuckDBPyConnection, day: Any, timezone: str, st
         "(SELECT count(*) FROM incident_articles ia JOIN articles a USING (article_id) "
         " WHERE ia.incident_id = v.incident_id AND a.published_at >= ? AND a.published_at < ?) AS new_articles "
         "FROM v_incidents v JOIN incidents i USING (incident_id) JOIN articles fa ON fa.article_id = i.first_article_id "
-        "ORDER BY v.first_seen_at, v.incident_id", [start, end],
+        "WHERE v.status <> 'dismissed' ORDER BY v.first_seen_at, v.incident_id", [start, end],
     ).fetchall()
     incidents = [DigestIncident(r[0], r[1], r[2], r[3], _utc(r[4]), r[5], r[6], int(r[7]), int(r[8]), int(r[9]))  # type: ignore[arg-type]
                  for r in inc_rows]
@@ -587,3 +593,126 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path)
         raise WarehouseError(f"could not publish the snapshot {target}: {exc}") from exc
     os.replace(tmp, target)
     return target
+
+
+# ---- analyst feedback (dismiss, merge, split, known incidents, muted feeds)
+
+def _feedback(con: duckdb.DuckDBPyConnection, action: str, incident_id: str | None, target: str | None,
+              details: dict[str, Any], reason: str | None, actor: str, at: datetime) -> None:
+    fid = stable_id("feedback", action, incident_id or "", target or "", at.isoformat())
+    con.execute("INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [fid, action, incident_id, target, json.dumps(details), reason, actor, at])
+
+
+def _incident_status(con: duckdb.DuckDBPyConnection, incident_id: str) -> str:
+    row = con.execute("SELECT status FROM incidents WHERE incident_id = ?", [incident_id]).fetchone()
+    if row is None:
+        raise WarehouseError(f"no incident {incident_id!r} (see `newswatch incidents`)")
+    return str(row[0])
+
+
+def dismiss_incident(con: duckdb.DuckDBPyConnection, incident_id: str, *, reason: str, actor: str, at: datetime) -> int:
+    """Mark an incident dismissed: no alert from now on (pending ones are cancelled), not in digests; its
+    later articles still join it. Returns the number of pending alerts cancelled."""
+    _incident_status(con, incident_id)
+    with transaction(con):
+        con.execute("UPDATE incidents SET status = 'dismissed' WHERE incident_id = ?", [incident_id])
+        cancelled = con.execute(
+            "UPDATE alerts SET status = 'cancelled', last_error = 'incident dismissed by an analyst' "
+            "WHERE incident_id = ? AND status = 'pending' RETURNING alert_id", [incident_id]).fetchall()
+        _feedback(con, "dismiss", incident_id, None, {"cancelled_alerts": len(cancelled)}, reason, actor, at)
+    return len(cancelled)
+
+
+def merge_incidents(con: duckdb.DuckDBPyConnection, keep: str, fold: str, *, reason: str | None, actor: str,
+                    at: datetime) -> int:
+    """Fold incident `fold` into `keep`: its articles move, it disappears from v_incidents. Returns articles moved."""
+    if keep == fold:
+        raise WarehouseError("cannot merge an incident into itself")
+    for incident in (keep, fold):
+        if _incident_status(con, incident) == "merged":
+            raise WarehouseError(f"incident {incident} was already merged")
+    with transaction(con):
+        moved = con.execute("UPDATE incident_articles SET incident_id = ? WHERE incident_id = ? RETURNING article_id",
+                            [keep, fold]).fetchall()
+        con.execute("UPDATE incidents SET status = 'merged', merged_into = ? WHERE incident_id = ?", [keep, fold])
+        con.execute("UPDATE incidents SET first_seen_at = least(first_seen_at, "
+                    "(SELECT first_seen_at FROM incidents WHERE incident_id = ?)) WHERE incident_id = ?", [fold, keep])
+        con.execute("UPDATE alerts SET status = 'cancelled', last_error = 'incident merged by an analyst' "
+                    "WHERE incident_id = ? AND status = 'pending'", [fold])
+        _feedback(con, "merge", keep, fold, {"articles": [r[0] for r in moved]}, reason, actor, at)
+    return len(moved)
+
+
+def split_incident(con: duckdb.DuckDBPyConnection, incident_id: str, article_urls: Sequence[str], *,
+                   reason: str | None, actor: str, at: datetime) -> str:
+    """Move the given articles of `incident_id` into a new incident (status 'known': the analyst already knows
+    it, so it never alerts). Returns the new incident id."""
+    _incident_status(con, incident_id)
+    rows = con.execute(
+        "SELECT a.article_id, a.url, a.title, a.published_at, j.country, j.intruder FROM incident_articles ia "
+        "JOIN articles a USING (article_id) LEFT JOIN judgements j USING (article_id) "
+        "WHERE ia.incident_id = ? AND list_contains(?, a.url) ORDER BY a.published_at, a.article_id",
+        [incident_id, list(article_urls)]).fetchall()
+    found = {r[1] for r in rows}
+    missing = [u for u in article_urls if u not in found]
+    if missing:
+        raise WarehouseError(f"not articles of incident {incident_id}: {', '.join(missing)}")
+    remaining = con.execute("SELECT count(*) FROM incident_articles WHERE incident_id = ?", [incident_id]).fetchone()
+    if remaining and int(remaining[0]) == len(rows):
+        raise WarehouseError("a split must leave at least one article in the original incident")
+    first = rows[0]
+    new_id = "inc-" + stable_id("split", incident_id, *sorted(found))[:12]
+    with transaction(con):
+        con.execute("INSERT INTO incidents (incident_id, title, first_article_id, first_seen_at, country, intruder, "
+                    "created_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'known') ON CONFLICT DO NOTHING",
+                    [new_id, first[2], first[0], first[3], first[4], first[5], at])
+        con.execute("UPDATE incident_articles SET incident_id = ?, opened = (article_id = ?) "
+                    "WHERE list_contains(?, article_id)", [new_id, first[0], [r[0] for r in rows]])
+        old_first = con.execute(
+            "SELECT a.article_id, a.title, a.published_at FROM incident_articles ia JOIN articles a USING (article_id) "
+            "WHERE ia.incident_id = ? ORDER BY a.published_at, a.article_id LIMIT 1", [incident_id]).fetchone()
+        if old_first:
+            con.execute("UPDATE incidents SET first_article_id = ?, first_seen_at = ? WHERE incident_id = ?",
+                        [old_first[0], old_first[2], incident_id])
+        _feedback(con, "split", incident_id, new_id, {"articles": [r[0] for r in rows]}, reason, actor, at)
+    return new_id
+
+
+def add_known_incident(con: duckdb.DuckDBPyConnection, *, title: str, description: str, when: datetime,
+                       country: str | None, intruder: str | None, model: str, vector: np.ndarray,
+                       terms: dict[str, int], reason: str | None, actor: str, at: datetime) -> str:
+    """Register an incident the desk already knows, with a description article (feed '_analyst') that later
+    reports are matched against: they join it and never alert. Returns the incident id."""
+    incident_id = "inc-" + stable_id("known", title, when.isoformat())[:12]
+    article_id = "analyst-" + incident_id[4:]
+    with transaction(con):
+        con.execute("INSERT INTO articles VALUES (?, ?, '_analyst', ?, ?, NULL, 'analyst', 'registered by an analyst', "
+                    "?, ?) ON CONFLICT DO NOTHING",
+                    [article_id, f"newswatch:known-incident/{incident_id}", title, when, f"{title}. {description}", at])
+        con.execute("INSERT INTO embeddings VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    [article_id, model, vector.astype(np.float32).tolist(), at])
+        con.execute("INSERT INTO judgements VALUES (?, true, 1.0, 'registered by an analyst', true, ?, ?, ?) "
+                    "ON CONFLICT DO NOTHING", [article_id, country, intruder, at])
+        con.execute("INSERT INTO incidents (incident_id, title, first_article_id, first_seen_at, country, intruder, "
+                    "created_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'known') ON CONFLICT DO NOTHING",
+                    [incident_id, title, article_id, when, country, intruder, at])
+        con.execute("INSERT INTO incident_articles VALUES (?, ?, 1.0, NULL, true, ?, ?) ON CONFLICT DO NOTHING",
+                    [article_id, incident_id, json.dumps(terms), at])
+        _feedback(con, "add", incident_id, None, {"title": title, "country": country, "intruder": intruder},
+                  reason, actor, at)
+    return incident_id
+
+
+def set_feed_muted(con: duckdb.DuckDBPyConnection, feed: str, muted: bool, *, reason: str | None, actor: str,
+                   at: datetime) -> None:
+    """A muted feed is not polled (its stored articles stay); unmute to resume."""
+    if con.execute("SELECT 1 FROM feeds WHERE name = ?", [feed]).fetchone() is None:
+        raise WarehouseError(f"no feed {feed!r} in this warehouse (see `newswatch sql \"select feed from v_feed_health\"`)")
+    with transaction(con):
+        con.execute("UPDATE feeds SET muted = ? WHERE name = ?", [muted, feed])
+        _feedback(con, "mute" if muted else "unmute", None, feed, {}, reason, actor, at)
+
+
+def muted_feeds(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT name FROM feeds WHERE muted").fetchall()}

@@ -58,11 +58,12 @@ CREATE TABLE articles (
     extracted_at TIMESTAMPTZ NOT NULL
 );
 
-CREATE TABLE embeddings (
-    article_id  VARCHAR PRIMARY KEY,
+CREATE TABLE embeddings (                 -- one vector per article and model (relevance model: every
+    article_id  VARCHAR NOT NULL,         -- article; clustering model: relevant articles)
     model       VARCHAR NOT NULL,
     vector      FLOAT[] NOT NULL,
-    embedded_at TIMESTAMPTZ NOT NULL
+    embedded_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (article_id, model)
 );
 
 CREATE TABLE judgements (
