@@ -287,6 +287,15 @@ def raise_alerts(settings: Settings, report: CycleReport) -> None:
                 report.alerts.append(alert)
 
 
+@task(name="register-channels", cache_policy=NO_CACHE)
+def register_channels(settings: Settings, report: CycleReport) -> None:
+    """Before anything is ingested: a channel added to the config alerts only incidents opened from now on."""
+    with _wh(settings) as con:
+        new = store.register_channels(con, [(c.name, c.type) for c in settings.alerts.channels], _now())
+    if new:
+        _logger().info("new alert channel(s) %s: alerting incidents opened from now on", ", ".join(new))
+
+
 @task(name="publish-snapshot", cache_policy=NO_CACHE)
 def publish_snapshot(settings: Settings) -> None:
     """Publish the analysts' read-only copy (docs/operations.md: readers never hold the live file)."""
@@ -304,7 +313,7 @@ def monitor_cycle(settings: Settings) -> CycleReport:
     (warehouse busy past its timeout, model missing, bad config) raises. Stops between stages when STOP is set
     (each stage has committed its work, so the next cycle resumes where this one stopped)."""
     report = CycleReport()
-    stages = (poll_feeds, fetch_articles, embed_articles, judge_articles, assign_incidents, raise_alerts)
+    stages = (register_channels, poll_feeds, fetch_articles, embed_articles, judge_articles, assign_incidents, raise_alerts)
     for stage in stages:
         if STOP.is_set():
             report.stopped = True

@@ -96,3 +96,12 @@ def test_a_known_incident_absorbs_its_reports_without_alerting_and_a_muted_feed_
     assert known["article_count"] >= 3
     assert sql(config, "select last_polled_at from v_feed_health where feed = 'world-brief'")[0] == polled
     assert {r["action"] for r in sql(config, "select action from v_feedback")} == {"mute", "add"}
+
+
+def test_a_channel_added_later_does_not_replay_known_incidents(copy: Path) -> None:
+    text = copy.read_text(encoding="utf-8")
+    copy.write_text(text.replace("[fetch]", '[alerts]\nchannels = [{ name = "log", type = "log" }, '
+                                            '{ name = "desk-2", type = "log" }]\n[fetch]', 1), encoding="utf-8")
+    out = cli("run", "-c", str(copy))
+    assert "NEW INCIDENT" not in out
+    assert sql(copy, "select count(*) as n from v_alerts where channel = 'desk-2'")[0]["n"] == 0

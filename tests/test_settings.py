@@ -84,6 +84,8 @@ def test_the_shipped_configs_load_in_a_clean_environment() -> None:
     assert len(s.feeds) >= 10 and all(f.url.startswith("https://") for f in s.feeds)
     assert Path(s.topic.path).is_file()
     load_settings([PROJECT_ROOT / "config" / "demo.toml"], environ={})
+    docker = load_settings([PROJECT_ROOT / "config" / "docker.toml"], environ={})
+    assert {c.type for c in docker.alerts.channels} == {"log", "email"}
 
 
 def test_every_setting_is_described_and_shown_in_the_shipped_config() -> None:

@@ -329,12 +329,21 @@ def insert_alerts(con: duckdb.DuckDBPyConnection, incident_ids: Sequence[str], c
     return int(con.execute("SELECT count(*) FROM alerts").fetchone()[0] - before)  # type: ignore[index]
 
 
+def register_channels(con: duckdb.DuckDBPyConnection, channels: Sequence[tuple[str, str]], at: datetime) -> list[str]:
+    """Remember when each (name, type) channel was first configured; returns the names new to this warehouse."""
+    known = {r[0] for r in con.execute("SELECT name FROM channels").fetchall()}
+    new = [(n, t) for n, t in channels if n not in known]
+    _many(con, "INSERT INTO channels VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [(n, t, at) for n, t in new])
+    return [n for n, _ in new]
+
+
 def unalerted_incidents(con: duckdb.DuckDBPyConnection, channel: str) -> list[IncidentRecord]:
     rows = con.execute(
         "SELECT incident_id, title, first_article_id, first_seen_at, country, intruder FROM incidents i "
         "WHERE i.status = 'open' "
+        "AND i.created_at >= coalesce((SELECT registered_at FROM channels WHERE name = ?), TIMESTAMPTZ '1970-01-01') "
         "AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.incident_id AND a.channel = ?) "
-        "ORDER BY first_seen_at, incident_id", [channel],
+        "ORDER BY first_seen_at, incident_id", [channel, channel],
     ).fetchall()
     return [IncidentRecord(r[0], r[1], r[2], _utc(r[3]), r[4], r[5]) for r in rows]  # type: ignore[arg-type]
 
