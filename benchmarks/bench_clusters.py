@@ -3,7 +3,8 @@
 Reads evaluation data from ../shared (never copies it into the repo); caches embeddings under benchmarks/cache/.
 
     python benchmarks/bench_clusters.py gva [../shared/bench/gva-dev.jsonl.gz] [--model minilm|e5]
-    python benchmarks/bench_clusters.py corpus [../shared/corpus/dev] [--model e5|minilm]
+    python benchmarks/bench_clusters.py corpus [../shared/corpus/dev] [--model e5|minilm] [--verbose]
+    add --halves to also score each half of the stream (split by date) on its own; --set KNOB=VALUE overrides
 """
 
 from __future__ import annotations
@@ -155,6 +156,22 @@ def evaluate(docs: Sequence[Doc], vectors: np.ndarray, settings: ClusterSettings
     }
 
 
+def split_halves(docs: Sequence[Doc], vectors: np.ndarray) -> list[tuple[list[Doc], np.ndarray]]:
+    """The stream cut at its median date (no day split across halves), each half a fresh stream with its own
+    new-event targets (an incident's earliest article within the half)."""
+    mid = docs[len(docs) // 2].published_at
+    cut = next(i for i, d in enumerate(docs) if d.published_at >= mid)
+    out = []
+    for lo, hi in ((0, cut), (cut, len(docs))):
+        seen: set[str] = set()
+        sub = []
+        for d in docs[lo:hi]:
+            sub.append(dataclasses.replace(d, is_first=not d.gold.startswith("null:") and d.gold not in seen))
+            seen.add(d.gold)
+        out.append((sub, vectors[lo:hi]))
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=["gva", "corpus"])
@@ -164,6 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KNOB=VALUE", help="override a setting")
     parser.add_argument("--embed-only", action="store_true", help="fill the embedding cache and stop")
     parser.add_argument("--verbose", action="store_true", help="corpus mode: print each article's assignment")
+    parser.add_argument("--halves", action="store_true", help="also score the first and second half (by date) alone")
     args = parser.parse_args(argv)
 
     settings = ClusterSettings()
@@ -189,6 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"first     P={scores['first_p']:.3f} R={scores['first_r']:.3f} F1={scores['first_f1']:.3f}\n"
         f"engine {scores['engine_seconds']:.2f}s ({1000 * scores['engine_seconds'] / len(docs):.2f} ms/article)"
     )
+    if args.halves:
+        for name, (sub, vecs) in zip(("first half", "second half"), split_halves(docs, vectors), strict=True):
+            h = evaluate(sub, vecs, settings)
+            print(f"{name:11} ({len(sub)} articles from {sub[0].published_at:%Y-%m-%d}): pairwise F1={h['pair_f1']:.3f} "
+                  f"b-cubed F1={h['b3_f1']:.3f} first F1={h['first_f1']:.3f}")
     if args.mode == "corpus" and args.verbose:
         terms_cache = {d.key: extract_terms(d.title, d.text, lead_words=settings.term_lead_words) for d in docs}
         pred, opened = run_engine(docs, vectors, settings, lambda d: terms_cache[d.key])

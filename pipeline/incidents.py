@@ -41,12 +41,18 @@ class ClusterSettings:
     full_coverage: float = 0.5
     """Below this share of its distinct plain words (names excluded) found in some candidate, an article's lexical
     weight shrinks in proportion and the dense weight takes over (an article in another language); 0 disables."""
+    full_words: int = 20
+    """Below this many distinct plain words (a title-only article: dead link, paywall stub) the lexical weight
+    also shrinks in proportion, so the dense score carries the decision; 0 disables."""
     entity_boost: float = 1.0
     """Multiplier on the tf-idf weight of entity terms (capitalised names, numbers are not entities)."""
-    decay_days: float = 10.0
+    decay_days: float = 20.0
     """Time decay: a member's score is multiplied by floor + (1 - floor) * exp(-|days apart| / decay_days)."""
-    decay_floor: float = 0.65
+    decay_floor: float = 0.55
     """The time factor never drops below this, so a late follow-up with strong evidence can still join."""
+    lexical_decay_floor: float = 0.8
+    """Time-decay floor of the lexical part alone (shared rare names stay evidence for longer than topical
+    similarity does); negative: same as decay_floor."""
     top_k: int = 1
     """An incident's score is the mean of its top_k member scores (1 = single link)."""
 
@@ -197,9 +203,14 @@ class IncidentIndex:
         lexical_weight = s.lexical_weight
         if s.full_coverage > 0.0:
             lexical_weight *= min(1.0, coverage / s.full_coverage)
+        if s.full_words > 0:
+            lexical_weight *= min(1.0, words / s.full_words)
         scale = (s.dense_weight + s.lexical_weight) / (s.dense_weight + lexical_weight)
-        member_score = scale * (s.dense_weight * dense + lexical_weight * lexical) * (
-            s.decay_floor + (1.0 - s.decay_floor) * np.exp(-delta[candidates] / s.decay_days)
+        recency = np.exp(-delta[candidates] / s.decay_days)
+        lexical_floor = s.decay_floor if s.lexical_decay_floor < 0.0 else s.lexical_decay_floor
+        member_score = scale * (
+            s.dense_weight * dense * (s.decay_floor + (1.0 - s.decay_floor) * recency)
+            + lexical_weight * lexical * (lexical_floor + (1.0 - lexical_floor) * recency)
         )
         incidents = self._member_incident[candidates]
         best_incident, best_score = self._best_incident(incidents, member_score)

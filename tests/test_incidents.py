@@ -19,6 +19,8 @@ SETTINGS = ClusterSettings(
     lexical_weight=0.5,
     decay_days=5.0,
     decay_floor=0.6,
+    lexical_decay_floor=0.6,
+    full_words=0,
     top_k=1,
 )
 
@@ -163,10 +165,38 @@ def test_shipped_defaults_keep_two_same_kind_incidents_apart_and_join_a_follow_u
     pl_vector = unit(1.0, 0.0, 0.0, 0.0)
     ro_vector = unit(0.9, np.sqrt(1 - 0.9**2), 0.0, 0.0)
     pl_follow_up = unit(0.95, 0.0, np.sqrt(1 - 0.95**2), 0.0)
-    index = index_with(Member("pl-1", "pl", T0, pl_vector, POLAND), settings=ClusterSettings())
+    # the fixtures are a dozen words, shorter than any real article: switch the title-only rule off here
+    # (test_title_only_article_leans_on_the_dense_score covers it)
+    shipped = ClusterSettings(full_words=0)
+    index = index_with(Member("pl-1", "pl", T0, pl_vector, POLAND), settings=shipped)
     assert index.assign(ro_vector, ROMANIA, T0 + timedelta(days=3)).incident_id is None
     follow_up = terms("Poland counts cost of drone night", "Wreckage found in Wyryki as Poland asks allies for help.")
     assert index.assign(pl_follow_up, follow_up, T0 + timedelta(hours=6)).incident_id == "pl"
+
+
+def test_title_only_article_leans_on_the_dense_score() -> None:
+    # a dead link or a stub: only the title's few words, most of them not in the incident's articles
+    settings = ClusterSettings()
+    pl_vector = unit(1.0, 0.0, 0.0, 0.0)
+    stub_vector = unit(0.86, np.sqrt(1 - 0.86**2), 0.0, 0.0)
+    stub = terms("Foam, plywood and an engine: what the drones over Poland were made of", "")
+    index = index_with(Member("pl-1", "pl", T0, pl_vector, POLAND), settings=settings)
+    assert index.assign(stub_vector, stub, T0 + timedelta(days=1)).incident_id == "pl"
+    without = index_with(Member("pl-1", "pl", T0, pl_vector, POLAND),
+                         settings=ClusterSettings(**{**settings.__dict__, "full_words": 0}))
+    assert without.assign(stub_vector, stub, T0 + timedelta(days=1)).incident_id is None
+
+
+def test_lexical_evidence_fades_slower_than_dense_similarity() -> None:
+    settings = ClusterSettings(**{**SETTINGS.__dict__, "decay_floor": 0.5, "lexical_decay_floor": 0.9})
+    # lexical-only evidence (orthogonal vectors) against dense-only evidence (no shared terms), 60 days on
+    lexical_only = index_with(Member("pl-1", "pl", T0, DRONE, POLAND), settings=settings)
+    dense_only = index_with(Member("pl-1", "pl", T0, DRONE, {"unrelated": 1}), settings=settings)
+    later = T0 + timedelta(days=12)
+    lex_now = lexical_only.assign(SHOOTING, POLAND, T0).score
+    dense_now = dense_only.assign(DRONE, POLAND, T0).score
+    assert lexical_only.assign(SHOOTING, POLAND, later).score / lex_now > 0.85
+    assert dense_only.assign(DRONE, POLAND, later).score / dense_now < 0.6
 
 
 def test_terms_keep_names_and_numbers_and_drop_stop_words() -> None:
