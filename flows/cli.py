@@ -129,25 +129,15 @@ def run(config: tuple[str, ...]) -> None:
     _print_report(report)
 
 
-def _day_window(day: date, tz_name: str) -> tuple[datetime, datetime]:
-    try:
-        tz = ZoneInfo(tz_name)
-    except ZoneInfoNotFoundError as exc:
-        raise ConfigInvalid("config", "digest.timezone", f"unknown time zone {tz_name!r}") from exc
-    start = datetime(day.year, day.month, day.day, tzinfo=tz)
-    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
-
-
 def write_digest(settings: Settings, day: date, out: Path) -> tuple[Path, Path, Any]:
     """Render the digest of `day` from the warehouse to OUT (.html) and the same name with .txt."""
+    from flows.deliver import read_day_digest
     from pipeline.digest import render_html, render_text
     from warehouse import store
 
-    start, end = _day_window(day, settings.digest.timezone)
     with store.open_warehouse(settings.warehouse.path, read_only=True,
                               busy_timeout_seconds=settings.warehouse.busy_timeout_seconds) as con:
-        data = store.read_digest_data(con, day, settings.digest.timezone, start, end, settings.digest.top_articles,
-                                      failing_for_hours=settings.fetch.failing_alert_hours)
+        data = read_day_digest(con, settings, day)
     out.parent.mkdir(parents=True, exist_ok=True)
     html_path = out.with_suffix(".html")
     text_path = out.with_suffix(".txt")

@@ -151,22 +151,33 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
              report.feeds_not_modified, len(report.feeds_failed), report.new_entries)
 
 
-def _fetch_and_extract(client, settings: Settings, entry: FeedEntry) -> tuple[FeedEntry, Page | None, Extraction]:  # type: ignore[no-untyped-def]
+def _fetch_and_extract(client, settings: Settings, entry: FeedEntry  # type: ignore[no-untyped-def]
+                       ) -> tuple[FeedEntry, Page | None, Extraction, bool]:
+    """(entry, page or None, extraction, whether the failure was transient)."""
     f = settings.fetch
     try:
         resp = web.fetch(client, entry.url, max_bytes=f.max_page_bytes, timeout_seconds=f.timeout_seconds,
                          max_redirects=f.max_redirects, allow_private_addresses=f.allow_private_addresses)
     except FetchFailed as exc:
-        return entry, None, Extraction(exc.reason, str(exc), entry.title, entry.summary, None, None, "feed")
+        extraction = Extraction(exc.reason, str(exc), entry.title, entry.summary, None, None, "feed")
+        return entry, None, extraction, isinstance(exc, TransientError)
     page = Page(entry.url, resp.final_url, resp.status, resp.body, resp.headers.get("content-type"))
-    return entry, page, extract_article(entry.url, resp.body, page.content_type, settings.extract.min_words)
+    return entry, page, extract_article(entry.url, resp.body, page.content_type, settings.extract.min_words), False
+
+
+def _page_retry_at(settings: Settings, attempts_before: int, now: datetime) -> datetime | None:
+    """When to fetch a transiently failed page again (doubling delay), or None when its tries are used up."""
+    if attempts_before + 1 >= settings.fetch.page_attempts:
+        return None
+    return now + timedelta(minutes=settings.fetch.page_retry_minutes * 2 ** attempts_before)
 
 
 @task(name="fetch-articles", cache_policy=NO_CACHE)
 def fetch_articles(settings: Settings, report: CycleReport) -> None:
     """Fetch and extract every entry that has no article yet; each outcome (ok or why not) is stored."""
     with _wh(settings) as con:
-        pending = store.pending_entries(con)
+        pending = store.pending_entries(con, _now())
+        attempts = store.read_fetch_attempts(con, [e.entry_id for e in pending])
     if not pending:
         return
     host_limits: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(settings.fetch.per_host_concurrency))
@@ -178,8 +189,10 @@ def fetch_articles(settings: Settings, report: CycleReport) -> None:
 
         with ThreadPoolExecutor(max_workers=settings.fetch.concurrency) as pool, _wh(settings) as con:
             for fut in as_completed([pool.submit(one, e) for e in pending]):
-                entry, page, extraction = fut.result()
-                store.save_article(con, entry, page, extraction, fetched_at=_now())
+                entry, page, extraction, transient = fut.result()
+                now = _now()
+                retry_at = _page_retry_at(settings, attempts.get(entry.entry_id, 0), now) if transient else None
+                store.save_article(con, entry, page, extraction, fetched_at=now, retry_at=retry_at)
                 report.articles[extraction.status] = report.articles.get(extraction.status, 0) + 1
     _logger().info("fetched %d articles: %s", len(pending), report.articles)
 

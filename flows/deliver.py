@@ -131,6 +131,13 @@ def open_channel(settings: Settings, channel: AlertChannel) -> ChannelSender:
     raise ValueError(f"channel {channel.name!r} of type {channel.type!r} is not delivered through the outbox")
 
 
+def read_day_digest(con: Any, settings: Settings, day: date) -> Any:
+    """The DigestData of local day `day` (digest.timezone) with the configured list sizes and failing-feed age."""
+    start, end = digest_stage.day_window(day, settings.digest.timezone)
+    return store.read_digest_data(con, day, settings.digest.timezone, start, end, settings.digest.top_articles,
+                                  failing_for_hours=settings.fetch.failing_alert_hours)
+
+
 def queue_digest(settings: Settings, day: date, now: datetime, *, requeue_failed: bool = False,
                  channels: list[AlertChannel] | None = None) -> list[str]:
     """Render the digest of `day` once and queue it on every digest channel that has no row for that day
@@ -149,8 +156,7 @@ def queue_digest(settings: Settings, day: date, now: datetime, *, requeue_failed
             elif status[0] == "failed" and requeue_failed and store.requeue_failed_digest(con, day, c.name):
                 queued.append(c.name)
         if todo:
-            start, end = digest_stage.day_window(day, settings.digest.timezone)
-            data = store.read_digest_data(con, day, settings.digest.timezone, start, end, settings.digest.top_articles)
+            data = read_day_digest(con, settings, day)
             text = digest_stage.render_text(data)
             html = digest_stage.render_html(data)
             subject = digest_stage.digest_subject(data)

@@ -40,6 +40,9 @@ class FetchSettings(_Section):
     concurrency: int = Field(8, ge=1, description="Concurrent GETs in one stage.")
     per_host_concurrency: int = Field(2, ge=1, description="Concurrent GETs to one host.")
     user_agent: str = Field("newswatch/0.1 (+https://github.com/newswatch/newswatch)", description="User-Agent header.")
+    page_attempts: int = Field(3, ge=1, description="Tries for a page that fails transiently (timeout, 5xx, 429) "
+                               "before it is judged on its title and summary.")
+    page_retry_minutes: float = Field(5.0, gt=0, description="Delay before the first page retry; doubles per try.")
     max_entries_per_feed: int = Field(500, ge=1, description="Only the newest N entries of a feed are taken per poll.")
     backoff_base_minutes: float = Field(
         1.0, gt=0, description="A failing feed is polled again after this long, doubling per failure (with jitter).")

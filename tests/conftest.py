@@ -77,17 +77,27 @@ def replayed(tmp_path_factory: pytest.TempPathFactory, corpus_server: CorpusServ
     from pipeline.evaluation import Decision, evaluate_replay
     from warehouse import store
 
+    import socket
+
     tmp = tmp_path_factory.mktemp("e2e")
     config = tmp / "newswatch.toml"
+    with socket.socket() as sock:  # a port nothing listens on during the replay: the mail server is "down"
+        sock.bind(("127.0.0.1", 0))
+        smtp_port = sock.getsockname()[1]
     feeds = "".join(f'[[feeds]]\nname = "{n}"\nurl = "{u}"\n' for n, u in corpus_server.feed_urls().items())
+    feeds += f'[[feeds]]\nname = "gone-outlet"\nurl = "{corpus_server.base_url}/gone-outlet/feed.xml"\n'
     config.write_text(
         f'[warehouse]\npath = "{tmp / "nw.duckdb"}"\n[fetch]\nallow_private_addresses = true\n'
-        f'[digest]\nout_dir = "{tmp / "out"}"\n{feeds}', encoding="utf-8")
+        f'[digest]\nout_dir = "{tmp / "out"}"\n'
+        f'[smtp]\nhost = "127.0.0.1"\nport = {smtp_port}\nsecurity = "none"\n'
+        f'[alerts]\nmax_attempts = 50\nchannels = [{{ name = "log", type = "log" }}, '
+        f'{{ name = "desk-mail", type = "email", to = ["desk@example.org"] }}]\n{feeds}', encoding="utf-8")
     labels = read_labels(CORPUS, corpus_server.base_url)
     runner = CliRunner()
     outputs = []
     try:
-        for clock in replay_steps(labels, step_hours=12, skip_empty=False):
+        # one `newswatch run` per 12-hour step in which at least one item becomes visible
+        for clock in replay_steps(labels, step_hours=12, skip_empty=True):
             corpus_server.set_clock(clock)
             result = runner.invoke(main, ["run", "--config", str(config)], catch_exceptions=False)
             assert result.exit_code == 0, result.output
@@ -97,4 +107,5 @@ def replayed(tmp_path_factory: pytest.TempPathFactory, corpus_server: CorpusServ
     with store.open_warehouse(tmp / "nw.duckdb", read_only=True) as con:
         decisions = {u: Decision(r, i) for u, (r, i) in store.read_decisions(con).items()}
         alerted = store.read_alerted_urls(con, "log")
-    return {"config": config, "outputs": outputs, "report": evaluate_replay(labels, decisions, alerted), "tmp": tmp}
+    return {"config": config, "outputs": outputs, "report": evaluate_replay(labels, decisions, alerted), "tmp": tmp,
+            "smtp_port": smtp_port}

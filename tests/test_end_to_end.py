@@ -44,13 +44,15 @@ def test_sql_counts_articles_read_only(replayed: dict[str, Any]) -> None:
     assert denied.exit_code != 0 and "read-only" in denied.output.lower()
 
 
-def test_feed_health_shows_every_feed_polled(replayed: dict[str, Any]) -> None:
+def test_feed_health_shows_every_feed_and_the_dead_one_with_its_reason(replayed: dict[str, Any]) -> None:
     result = CliRunner().invoke(main, ["sql", "-c", str(replayed["config"]), "--json", "select * from v_feed_health"])
-    rows = json.loads(result.output)
-    assert {r["feed"] for r in rows} == {"baltic-wire", "eastern-flank-post", "continental-herald", "defense-desk",
-                                          "nordic-times", "world-brief"}
-    assert all(r["consecutive_failures"] == 0 and r["last_status"] in ("ok", "not_modified") for r in rows)
-    assert sum(r["items_total"] for r in rows) == 63
+    rows = {r["feed"]: r for r in json.loads(result.output)}
+    live = {"baltic-wire", "eastern-flank-post", "continental-herald", "defense-desk", "nordic-times", "world-brief"}
+    assert set(rows) == live | {"gone-outlet"}
+    assert all(rows[f]["consecutive_failures"] == 0 and rows[f]["last_status"] in ("ok", "not_modified") for f in live)
+    assert rows["gone-outlet"]["last_status"] == "http_404" and rows["gone-outlet"]["consecutive_failures"] >= 1
+    assert "404" in rows["gone-outlet"]["last_error"]
+    assert sum(r["items_total"] for r in rows.values()) == 63
 
 
 def test_incidents_carry_country_and_intruder(replayed: dict[str, Any]) -> None:
@@ -68,6 +70,7 @@ def test_the_digest_of_a_busy_day_lists_its_new_incident(replayed: dict[str, Any
     text = out.with_suffix(".txt").read_text(encoding="utf-8")
     assert "New incidents (1)" in html and "<script" not in html
     assert "NEW INCIDENTS" in text and "Poland" in text
+    assert "gone-outlet" in text  # the failing feed is listed
 
 
 def test_a_quiet_day_says_so(replayed: dict[str, Any]) -> None:

@@ -167,19 +167,23 @@ def upsert_entries(con: duckdb.DuckDBPyConnection, entries: Sequence[FeedEntry],
 
 # ---------------------------------------------------------------- pages and articles
 
-def pending_entries(con: duckdb.DuckDBPyConnection, limit: int = 10_000) -> list[FeedEntry]:
-    """Entries with no article yet, oldest publication first."""
+def pending_entries(con: duckdb.DuckDBPyConnection, now: datetime | None = None, limit: int = 10_000
+                    ) -> list[FeedEntry]:
+    """Entries with no article yet, and articles whose transient failure is due for another try (retry_at
+    <= now), oldest publication first."""
     rows = con.execute(
         "SELECT e.entry_id, e.feed, e.guid, e.url, e.title, e.summary, e.published_at, e.lang FROM entries e "
-        "ANTI JOIN articles a ON a.article_id = e.entry_id "
-        "ORDER BY e.published_at NULLS LAST, e.entry_id LIMIT ?", [limit],
+        "LEFT JOIN articles a ON a.article_id = e.entry_id "
+        "WHERE a.article_id IS NULL OR (a.retry_at IS NOT NULL AND a.retry_at <= ?) "
+        "ORDER BY e.published_at NULLS LAST, e.entry_id LIMIT ?", [now or datetime.now(UTC), limit],
     ).fetchall()
     return [FeedEntry(r[0], r[1], r[2], r[3], r[4], r[5], _utc(r[6]), r[7]) for r in rows]
 
 
 def save_article(con: duckdb.DuckDBPyConnection, entry: FeedEntry, page: Page | None, extraction: Extraction,
-                 *, fetched_at: datetime) -> None:
-    """Write the page (compressed, when one was fetched) and the article row, in one transaction."""
+                 *, fetched_at: datetime, retry_at: datetime | None = None) -> None:
+    """Write the page (compressed, when one was fetched) and the article row, in one transaction. `retry_at`:
+    a transient failure to fetch again then (the row waits; later stages skip it until it is final)."""
     published = entry.published_at or extraction.published_at or fetched_at
     text = extraction.text if extraction.text.strip() else entry.summary
     with transaction(con):
@@ -192,12 +196,22 @@ def save_article(con: duckdb.DuckDBPyConnection, entry: FeedEntry, page: Page | 
                  zlib.compress(page.html, 6)],
             )
         con.execute(
-            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id) DO UPDATE SET "
+            "INSERT INTO articles (article_id, url, feed, title, published_at, lang, status, reason, text, "
+            "extracted_at, fetch_attempts, retry_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) "
+            "ON CONFLICT (article_id) DO UPDATE SET "
             "status = excluded.status, reason = excluded.reason, text = excluded.text, lang = excluded.lang, "
-            "extracted_at = excluded.extracted_at",
+            "extracted_at = excluded.extracted_at, retry_at = excluded.retry_at, "
+            "fetch_attempts = articles.fetch_attempts + 1",
             [entry.entry_id, entry.url, entry.feed, entry.title or extraction.title, published,
-             entry.lang or extraction.lang, extraction.status, extraction.reason, text, fetched_at],
+             entry.lang or extraction.lang, extraction.status, extraction.reason, text, fetched_at, retry_at],
         )
+
+
+def read_fetch_attempts(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -> dict[str, int]:
+    """How many times each article's page was fetched so far (absent: never)."""
+    rows = con.execute("SELECT article_id, fetch_attempts FROM articles WHERE list_contains(?, article_id)",
+                       [list(article_ids)]).fetchall()
+    return {r[0]: int(r[1]) for r in rows}
 
 
 def _article(r: tuple[Any, ...]) -> StoredArticle:
@@ -213,7 +227,7 @@ def pending_embeddings(con: duckdb.DuckDBPyConnection, model: str, *, relevant_o
     rows = con.execute(
         f"SELECT {_ARTICLE_COLS} FROM articles a "
         "ANTI JOIN (SELECT article_id FROM embeddings WHERE model = ?) e ON e.article_id = a.article_id "
-        "WHERE NOT ? OR EXISTS (SELECT 1 FROM judgements j WHERE j.article_id = a.article_id AND j.relevant) "
+        "WHERE a.retry_at IS NULL AND (NOT ? OR EXISTS (SELECT 1 FROM judgements j WHERE j.article_id = a.article_id AND j.relevant)) "
         "ORDER BY a.published_at, a.article_id LIMIT ?", [model, relevant_only, limit],
     ).fetchall()
     return [_article(r) for r in rows]
