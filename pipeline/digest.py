@@ -157,7 +157,7 @@ def render_html(data: DigestData) -> str:
         '<body style="margin:0;padding:0;background:#f6f8fa;font-family:Helvetica,Arial,sans-serif">',
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0"><tr><td align="center">',
         '<div style="max-width:680px;margin:0 auto;padding:20px;text-align:left">',
-        f'<h1 style="font-size:22px;margin:0 0 4px 0;color:#1f2328">newswatch daily digest</h1>',
+        '<h1 style="font-size:22px;margin:0 0 4px 0;color:#1f2328">newswatch daily digest</h1>',
         f'<div style="{_CSS_MUTED}">{data.day:%A %d %B %Y} ({escape(data.timezone)}) · {data.articles_seen} articles seen, '
         f"{data.relevant_articles} about the topic</div>",
     ]

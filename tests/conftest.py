@@ -68,7 +68,6 @@ def prefect_harness() -> Iterator[None]:
 def replayed(tmp_path_factory: pytest.TempPathFactory, corpus_server: CorpusServer, prefect_harness: None
              ) -> dict[str, Any]:
     """The dev corpus replayed in publication order: 12-hour steps, one `newswatch run` per step."""
-    import json as _json
 
     from click.testing import CliRunner
 

@@ -15,7 +15,7 @@ import pytest
 
 from flows.cycle import CycleReport, _backoff, poll_feeds
 from pipeline.settings import Settings
-from tests.hostile_server import HostileServer, send
+from tests.hostile_server import HostileServer
 from warehouse import store
 
 
