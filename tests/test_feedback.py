@@ -100,8 +100,10 @@ def test_a_known_incident_absorbs_its_reports_without_alerting_and_a_muted_feed_
 
 def test_a_channel_added_later_does_not_replay_known_incidents(copy: Path) -> None:
     text = copy.read_text(encoding="utf-8")
-    copy.write_text(text.replace("[fetch]", '[alerts]\nchannels = [{ name = "log", type = "log" }, '
-                                            '{ name = "desk-2", type = "log" }]\n[fetch]', 1), encoding="utf-8")
+    assert 'channels = [{ name = "log", type = "log" }, ' in text
+    copy.write_text(text.replace('channels = [{ name = "log", type = "log" }, ',
+                                 'channels = [{ name = "log", type = "log" }, { name = "desk-2", type = "log" }, ', 1),
+                    encoding="utf-8")
     out = cli("run", "-c", str(copy))
     assert "NEW INCIDENT" not in out
     assert sql(copy, "select count(*) as n from v_alerts where channel = 'desk-2'")[0]["n"] == 0

@@ -14,6 +14,7 @@ import pytest
 from flows.corpus_server import CorpusServer
 from flows.serve import ServiceRunning, cycle_lock, next_digest_time
 from tests.conftest import CORPUS
+from tests.outbox_servers import Mailbox, SmtpServer, free_port
 
 READER = r"""
 import duckdb, json, sys, time
@@ -34,12 +35,18 @@ print(json.dumps(results))
 """
 
 
-def test_serve_runs_cycles_while_a_reader_queries_the_snapshot(tmp_path: Path) -> None:
+def test_serve_runs_cycles_and_a_digest_while_readers_query_the_snapshot(tmp_path: Path) -> None:
+    mail = SmtpServer(free_port(), Mailbox())
+    mail.start()
     with CorpusServer(CORPUS / "site") as server:
         feeds = "".join(f'[[feeds]]\nname = "{n}"\nurl = "{u}"\n' for n, u in server.feed_urls().items())
         config = tmp_path / "c.toml"
-        config.write_text(f'[warehouse]\npath = "{tmp_path / "nw.duckdb"}"\n[fetch]\nallow_private_addresses = true\n'
-                          f'{feeds}', encoding="utf-8")
+        config.write_text(
+            f'[warehouse]\npath = "{tmp_path / "nw.duckdb"}"\n[fetch]\nallow_private_addresses = true\n'
+            f'[smtp]\nhost = "127.0.0.1"\nport = {mail.port}\nsecurity = "none"\n'
+            '[alerts]\nchannels = [{ name = "log", type = "log" }, '
+            '{ name = "desk", type = "email", to = ["desk@example.org"], digest = true }]\n'
+            f'{feeds}', encoding="utf-8")
         env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
         service = subprocess.Popen(
             [sys.executable, "-m", "flows", "serve", "-c", str(config), "--interval-minutes", "0.1",
@@ -51,6 +58,12 @@ def test_serve_runs_cycles_while_a_reader_queries_the_snapshot(tmp_path: Path) -
         stop = tmp_path / "stop"
         reader = subprocess.Popen([sys.executable, "-c", READER, str(snapshot), str(stop)], stdout=subprocess.PIPE,
                                   text=True)
+        cli_answers = []
+        while service.poll() is None:  # the analyst's command answers while cycles run
+            answer = subprocess.run([sys.executable, "-m", "flows", "sql", "-c", str(config), "--csv",
+                                     "select count(*) as n from v_incidents"], capture_output=True, text=True,
+                                    env=env, timeout=120)
+            cli_answers.append(answer)
         out, err = service.communicate(timeout=600)
         stop.touch()
         reads = json.loads(reader.communicate(timeout=60)[0])
@@ -60,6 +73,11 @@ def test_serve_runs_cycles_while_a_reader_queries_the_snapshot(tmp_path: Path) -
     assert all(r["ok"] for r in reads), [r for r in reads if not r["ok"]][:3]
     assert max(r["seconds"] for r in reads) < 5.0
     assert reads[-1]["n"] == 63
+    assert cli_answers and all(a.returncode == 0 and a.stdout.startswith("n\n") for a in cli_answers)
+    mail.stop()
+    subjects = [str(m["Subject"]) for m in mail.mailbox.messages]
+    assert sum("Daily digest" in s for s in subjects) == 1, subjects  # the due digest went out once
+    assert any("New incident" in s for s in subjects)
 
 
 def test_a_second_service_on_the_same_warehouse_is_refused(tmp_path: Path) -> None:

@@ -710,7 +710,8 @@ def add_known_incident(con: duckdb.DuckDBPyConnection, *, title: str, descriptio
     incident_id = "inc-" + stable_id("known", title, when.isoformat())[:12]
     article_id = "analyst-" + incident_id[4:]
     with transaction(con):
-        con.execute("INSERT INTO articles VALUES (?, ?, '_analyst', ?, ?, NULL, 'analyst', 'registered by an analyst', "
+        con.execute("INSERT INTO articles (article_id, url, feed, title, published_at, lang, status, reason, text, "
+                    "extracted_at) VALUES (?, ?, '_analyst', ?, ?, NULL, 'analyst', 'registered by an analyst', "
                     "?, ?) ON CONFLICT DO NOTHING",
                     [article_id, f"newswatch:known-incident/{incident_id}", title, when, f"{title}. {description}", at])
         con.execute("INSERT INTO embeddings VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
