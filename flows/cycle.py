@@ -258,10 +258,10 @@ def assign_incidents(settings: Settings, report: CycleReport) -> None:
         pending = store.pending_assignments(con, model)
         if not pending:
             return
-        # Non-reports (analysis, overviews) and pages we could not read (a title and summary are too little
-        # to tell a new incident from a follow-up) may join an incident but never open one.
-        items = [StreamItem(a.article_id, a.published_at, a.title, a.text, v, j.report and a.status == "ok")
-                 for a, v, j in pending]
+        # Pages we could not read (a title and summary are too little to tell a new incident from a follow-up)
+        # may join an incident but never open one; non-reports (analysis, opinion, overviews) join none.
+        items = [StreamItem(a.article_id, a.published_at, a.title, a.text, v, may_open=a.status == "ok",
+                            may_join=j.report) for a, v, j in pending]
         since = members_since(items, engine)
         assert since is not None
         n_docs, rows = store.read_doc_freq(con)

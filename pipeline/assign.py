@@ -24,7 +24,8 @@ class StreamItem:
     title: str
     text: str
     vector: np.ndarray
-    may_open: bool = True  # False for non-reports (analysis, overviews): they may join but never open
+    may_open: bool = True  # False for pages we could not read: a title alone may join an incident, never open one
+    may_join: bool = True  # False for non-reports (analysis, opinion, overviews): about the topic, in no incident
 
 
 def incident_id_for(opening_key: str) -> str:
@@ -55,6 +56,10 @@ def assign_stream(index: IncidentIndex, items: Sequence[StreamItem]) -> list[Ass
     lead = index.settings.term_lead_words
     for item in sorted(items, key=lambda i: (i.published_at, i.key)):
         terms = extract_terms(item.title, item.text, lead_words=lead)
+        if not item.may_join:
+            index.doc_freq.add(terms)  # part of the stream's document frequencies, in no incident
+            out.append(AssignmentRecord(item.key, None, 0.0, None, False, terms))
+            continue
         decision = index.assign(item.vector, terms, item.published_at)
         opened = decision.incident_id is None and item.may_open
         incident_id = incident_id_for(item.key) if opened else decision.incident_id

@@ -99,8 +99,8 @@ class EntityGazetteer:
 
 @dataclass(frozen=True)
 class Genre:
-    """What marks an article as NOT a report of one incident (analysis, opinion, overview): it may join an
-    incident but never opens one, so it never alerts."""
+    """What marks an article as NOT a report of one incident (analysis, opinion, overview): it is kept as a
+    relevant article in no incident, so it never alerts and never inflates an incident's counts."""
 
     non_report_title: tuple[Cue, ...]
     non_report_path: tuple[str, ...]
