@@ -511,21 +511,36 @@ def claim_due_alerts(con: duckdb.DuckDBPyConnection, channel: str, now: datetime
     return [OutboxAlert(d, attempts[d.alert.alert_id]) for d in _alert_details(con, alerts, max_sources)]
 
 
+_OUTBOX_KEYS = {"alerts": "alert_id", "digests": "digest_id"}  # outbox tables and their idempotency keys
+
+
+def _mark_delivery(con: duckdb.DuckDBPyConnection, outbox: str, row_id: str, *, status: str, at: datetime,
+                   error: str | None, next_attempt_at: datetime | None) -> None:
+    key = _OUTBOX_KEYS[outbox]
+    con.execute(
+        f"UPDATE {outbox} SET status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
+        f"sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE {key} = ?",
+        [status, error, next_attempt_at, status, at, row_id],
+    )
+
+
+def _release(con: duckdb.DuckDBPyConnection, outbox: str, row_ids: Sequence[str], next_attempt_at: datetime | None,
+             note: str) -> None:
+    key = _OUTBOX_KEYS[outbox]
+    _many(con, f"UPDATE {outbox} SET next_attempt_at = ?, last_error = ? WHERE {key} = ? AND status = 'pending'",
+          [[next_attempt_at, note, r] for r in row_ids])
+
+
 def mark_alert_delivery(con: duckdb.DuckDBPyConnection, alert_id_: str, *, status: str, at: datetime,
                         error: str | None, next_attempt_at: datetime | None) -> None:
     """Record one delivery attempt: status 'sent' | 'pending' (retry at next_attempt_at) | 'failed'."""
-    con.execute(
-        "UPDATE alerts SET status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
-        "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE alert_id = ?",
-        [status, error, next_attempt_at, status, at, alert_id_],
-    )
+    _mark_delivery(con, "alerts", alert_id_, status=status, at=at, error=error, next_attempt_at=next_attempt_at)
 
 
 def release_alerts(con: duckdb.DuckDBPyConnection, alert_ids: Sequence[str], next_attempt_at: datetime | None,
                    note: str) -> None:
     """Give claimed alerts back without counting an attempt (their channel failed on an earlier row)."""
-    _many(con, "UPDATE alerts SET next_attempt_at = ?, last_error = ? WHERE alert_id = ? AND status = 'pending'",
-          [[next_attempt_at, note, a] for a in alert_ids])
+    _release(con, "alerts", alert_ids, next_attempt_at, note)
 
 
 def insert_digest(con: duckdb.DuckDBPyConnection, digest: Any, created_at: datetime) -> bool:
@@ -572,18 +587,13 @@ def claim_due_digests(con: duckdb.DuckDBPyConnection, channel: str, now: datetim
 def mark_digest_delivery(con: duckdb.DuckDBPyConnection, digest_id_: str, *, status: str, at: datetime,
                          error: str | None, next_attempt_at: datetime | None) -> None:
     """Record one digest delivery attempt (see mark_alert_delivery)."""
-    con.execute(
-        "UPDATE digests SET status = ?, attempts = attempts + 1, last_error = ?, next_attempt_at = ?, "
-        "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE digest_id = ?",
-        [status, error, next_attempt_at, status, at, digest_id_],
-    )
+    _mark_delivery(con, "digests", digest_id_, status=status, at=at, error=error, next_attempt_at=next_attempt_at)
 
 
 def release_digests(con: duckdb.DuckDBPyConnection, digest_ids: Sequence[str], next_attempt_at: datetime | None,
                     note: str) -> None:
     """Give claimed digests back without counting an attempt."""
-    _many(con, "UPDATE digests SET next_attempt_at = ?, last_error = ? WHERE digest_id = ? AND status = 'pending'",
-          [[next_attempt_at, note, d] for d in digest_ids])
+    _release(con, "digests", digest_ids, next_attempt_at, note)
 
 
 # ---- read-only snapshot for analysts (published after every cycle)
