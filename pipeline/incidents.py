@@ -181,7 +181,8 @@ class IncidentIndex:
             return Assignment(None, 0.0, None)
 
         query = np.asarray(vector, dtype=np.float32).ravel()
-        dense = self._vectors[candidates] @ query
+        every = candidates.size == self._n  # all members in the window: no gathered copy of the vectors
+        dense = (self._vectors[: self._n] if every else self._vectors[candidates]) @ query
         dense = np.clip((dense - s.dense_floor) / (1.0 - s.dense_floor), 0.0, None)
 
         in_window = delta <= s.window_days
@@ -194,7 +195,7 @@ class IncidentIndex:
             if posting is not None:
                 rows = posting.rows[: posting.size]
                 lexical_all[rows] += q_weight * posting.weights[: posting.size]
-                shared += plain and bool(in_window[rows].any())
+                shared += plain and (every or bool(in_window[rows].any()))
         lexical = lexical_all[candidates]
         coverage = shared / words if words else 0.0
 
@@ -222,6 +223,9 @@ class IncidentIndex:
     def _best_incident(self, incidents: npt.NDArray[np.int64], scores: npt.NDArray[np.float64]) -> tuple[int, float]:
         """The incident with the highest mean of its top_k member scores (fewer members: mean of those)."""
         k = self.settings.top_k
+        if k == 1:  # single link: the best member's incident (ties: the lowest incident row, as below)
+            best = scores.max()
+            return int(incidents[scores == best].min()), float(best)
         order = np.lexsort((-scores, incidents))  # grouped by incident, best first within each
         inc_sorted = incidents[order]
         sc_sorted = scores[order]

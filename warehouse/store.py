@@ -235,11 +235,14 @@ def pending_embeddings(con: duckdb.DuckDBPyConnection, model: str, *, relevant_o
 
 def insert_embeddings(con: duckdb.DuckDBPyConnection, model: str, article_ids: Sequence[str], vectors: np.ndarray,
                       embedded_at: datetime) -> None:
+    # Vectors are bound as text ('[0.1, ...]', exact for float32) and cast in SQL: binding a list of Python floats
+    # costs ~30 ms a row in duckdb, the text ~3 ms (benchmarks/PERFORMANCE.md).
     with transaction(con):
         _many(con, 
-            "INSERT INTO embeddings VALUES (?, ?, ?, ?) ON CONFLICT (article_id, model) DO UPDATE SET "
+            "INSERT INTO embeddings VALUES (?, ?, ?::FLOAT[], ?) ON CONFLICT (article_id, model) DO UPDATE SET "
             "vector = excluded.vector, embedded_at = excluded.embedded_at",
-            [[aid, model, vec.astype(np.float32).tolist(), embedded_at] for aid, vec in zip(article_ids, vectors)],
+            [[aid, model, "[" + ", ".join(map(repr, vec.astype(np.float32).tolist())) + "]", embedded_at]
+             for aid, vec in zip(article_ids, vectors)],
         )
 
 
