@@ -124,4 +124,12 @@ def judge_relevance(
     shown_inc = list(dict.fromkeys(inc_title + inc_body))[:4]
     shown_exc = list(dict.fromkeys(exc_title + exc_body))[:3]
     reason = f"prototype {proto:+.2f}; cue {inc_s:.2f} {shown_inc}; exclude {exc_s:.2f} {shown_exc}"
+    if score > 0.0 and not inc and not _names_an_intruder(model.topic, folded_title + " " + folded_body):
+        # Similar in tone (security news) but nothing of the topic named: neither a topic cue nor an intruder
+        # kind. Without this, shootings and other violent news pass on prototype similarity alone.
+        return Relevance(relevant=False, score=min(score, 0.0), reason=reason + "; no topic cue, no intruder named")
     return Relevance(relevant=score > 0.0, score=score, reason=reason)
+
+
+def _names_an_intruder(topic: Topic, folded: str) -> bool:
+    return any(cue.pattern.search(folded) for entry in topic.entities.intruders for cue in entry.cues)

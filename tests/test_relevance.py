@@ -155,3 +155,23 @@ def test_non_english_fog_closure_is_not_relevant(judge: Callable[[str, str], Rel
         "Gęsta mgła spowodowała odwołanie kilkunastu lotów na lotnisku we wtorek rano.",
     )
     assert not result.relevant, result.reason
+
+
+def test_violent_crime_news_is_not_relevant_on_tone_alone(judge: Callable[[str, str], Relevance]) -> None:
+    result = judge(
+        "Two killed, three wounded in shooting outside downtown nightclub",
+        "Police said a gunman opened fire on a crowd leaving the club shortly after 2 a.m. Two men died at the "
+        "scene and three people were taken to hospital. Officers arrested a suspect after a short chase and "
+        "recovered a handgun. Investigators are asking witnesses to come forward.",
+    )
+    assert not result.relevant, result.reason
+
+
+def test_unexplained_lights_over_a_runway_are_relevant(judge: Callable[[str, str], Relevance]) -> None:
+    result = judge(
+        "Unexplained lights halt runway at regional airport overnight",
+        "Air traffic control stopped departures and landings for three hours after crews and residents reported "
+        "several unexplained lights hovering above the runway. Police and the military are investigating; "
+        "flights resumed at dawn.",
+    )
+    assert result.relevant, result.reason
