@@ -23,7 +23,7 @@ from pipeline import feeds as feed_stage
 from pipeline import web
 from pipeline.assign import StreamItem, assign_stream, build_index, members_since
 from pipeline.embed import E5_SMALL, MINILM, embedding_text
-from pipeline.entities import extract_entities, judge_report
+from pipeline.entities import extract_entities, headline_names_event, judge_report
 from pipeline.errors import FeedMalformed, FetchFailed, TransientError
 from pipeline.extract import extract_article
 from pipeline.incidents import ClusterSettings
@@ -259,9 +259,12 @@ def assign_incidents(settings: Settings, report: CycleReport) -> None:
         if not pending:
             return
         # Pages we could not read (a title and summary are too little to tell a new incident from a follow-up)
-        # may join an incident but never open one; non-reports (analysis, opinion, overviews) join none.
-        items = [StreamItem(a.article_id, a.published_at, a.title, a.text, v, may_open=a.status == "ok",
-                            may_join=j.report) for a, v, j in pending]
+        # and headlines that name neither a state nor an intruder (responses, policy) may join an incident but
+        # never open one; non-reports (analysis, opinion, overviews) join none.
+        topic = resources.topic(settings.topic.path)
+        items = [StreamItem(a.article_id, a.published_at, a.title, a.text, v,
+                            may_open=a.status == "ok" and headline_names_event(topic, a.title), may_join=j.report)
+                 for a, v, j in pending]
         since = members_since(items, engine)
         assert since is not None
         n_docs, rows = store.read_doc_freq(con)

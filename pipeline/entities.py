@@ -139,3 +139,13 @@ def judge_report(topic: Topic, url: str, title: str, text: str) -> ReportCheck:
         if len(named) >= genre.overview_min_states:
             return ReportCheck(False, f"overview: names {len(named)} states ({', '.join(named)})")
     return ReportCheck(True, "report")
+
+
+def headline_names_event(topic: Topic, title: str) -> bool:
+    """Whether a headline names a state (or its places) or an intruder kind from the gazetteer. A first report
+    does ("Drones over Kastrup halt flights", "Estonia says MiG-31s violated its airspace"); a response or
+    policy piece often does not ("NATO launches new mission to shore up its eastern skies"), and such an
+    article may join an incident but should not open one."""
+    folded = fold_text(title)
+    gazetteer = topic.entities
+    return any(_mention_spans(entry, folded) for entry in (*gazetteer.states, *gazetteer.intruders))

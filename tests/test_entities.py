@@ -81,3 +81,12 @@ def test_text_without_states_or_intruders_gives_none(topic: Topic) -> None:
     found = extract_entities(topic, "Quarterly results beat forecasts", "Revenue rose by four per cent.")
     assert found.country is None
     assert found.intruder is None
+
+
+def test_a_headline_naming_a_state_or_an_intruder_names_the_event(topic: Topic) -> None:
+    from pipeline.entities import headline_names_event
+
+    assert headline_names_event(topic, "Drones over Riga airport halt flights overnight")
+    assert headline_names_event(topic, "Lithuania protests as Belarusian balloons cross the border")
+    assert headline_names_event(topic, "Unexplained lights halt runway at regional airport")
+    assert not headline_names_event(topic, "Alliance launches new mission to shore up its eastern skies")
