@@ -147,7 +147,8 @@ def insert_feed_body(con: duckdb.DuckDBPyConnection, feed: str, body: bytes, con
     """Keep a raw feed body (compressed) for replay; an identical body is stored once."""
     digest = hashlib.sha256(body).hexdigest()
     con.execute(
-        "INSERT INTO feed_bodies VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        "INSERT INTO feed_bodies (feed, sha256, fetched_at, content_type, body_zlib) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [feed, digest, fetched_at, content_type, zlib.compress(body, 6)],
     )
 
@@ -158,7 +159,8 @@ def upsert_entries(con: duckdb.DuckDBPyConnection, entries: Sequence[FeedEntry],
         return 0
     before = con.execute("SELECT count(*) FROM entries").fetchone()[0]  # type: ignore[index]
     _many(con, 
-        "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (entry_id) DO NOTHING",
+        "INSERT INTO entries (entry_id, feed, guid, url, title, summary, published_at, lang, first_seen_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (entry_id) DO NOTHING",
         [[e.entry_id, e.feed, e.guid, e.url, e.title, e.summary, e.published_at, e.lang, seen_at] for e in entries],
     )
     after = con.execute("SELECT count(*) FROM entries").fetchone()[0]  # type: ignore[index]
@@ -189,7 +191,8 @@ def save_article(con: duckdb.DuckDBPyConnection, entry: FeedEntry, page: Page | 
     with transaction(con):
         if page is not None:
             con.execute(
-                "INSERT INTO pages VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (entry_id) DO UPDATE SET "
+                "INSERT INTO pages (entry_id, url, final_url, http_status, content_type, fetched_at, html_zlib) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (entry_id) DO UPDATE SET "
                 "final_url = excluded.final_url, http_status = excluded.http_status, "
                 "content_type = excluded.content_type, fetched_at = excluded.fetched_at, html_zlib = excluded.html_zlib",
                 [entry.entry_id, entry.url, page.final_url, page.status, page.content_type, fetched_at,
@@ -239,7 +242,8 @@ def insert_embeddings(con: duckdb.DuckDBPyConnection, model: str, article_ids: S
     # costs ~30 ms a row in duckdb, the text ~3 ms (benchmarks/PERFORMANCE.md).
     with transaction(con):
         _many(con, 
-            "INSERT INTO embeddings VALUES (?, ?, ?::FLOAT[], ?) ON CONFLICT (article_id, model) DO UPDATE SET "
+            "INSERT INTO embeddings (article_id, model, vector, embedded_at) "
+            "VALUES (?, ?, ?::FLOAT[], ?) ON CONFLICT (article_id, model) DO UPDATE SET "
             "vector = excluded.vector, embedded_at = excluded.embedded_at",
             [[aid, model, "[" + ", ".join(map(repr, vec.astype(np.float32).tolist())) + "]", embedded_at]
              for aid, vec in zip(article_ids, vectors)],
@@ -259,7 +263,8 @@ def pending_judgements(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple
 def insert_judgements(con: duckdb.DuckDBPyConnection, judgements: Sequence[Judgement], judged_at: datetime) -> None:
     with transaction(con):
         _many(con, 
-            "INSERT INTO judgements VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id) DO UPDATE SET "
+            "INSERT INTO judgements (article_id, relevant, score, reason, report, country, intruder, judged_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id) DO UPDATE SET "
             "relevant = excluded.relevant, score = excluded.score, reason = excluded.reason, report = excluded.report, "
             "country = excluded.country, intruder = excluded.intruder, judged_at = excluded.judged_at",
             [[j.article_id, j.relevant, j.score, j.reason, j.report, j.country, j.intruder, judged_at] for j in judgements],
@@ -313,7 +318,8 @@ def save_assignments(
              for i in incidents],
         )
         _many(con, 
-            "INSERT INTO incident_articles VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id) DO NOTHING",
+            "INSERT INTO incident_articles (article_id, incident_id, score, nearest_article_id, opened, terms_json, assigned_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id) DO NOTHING",
             [[a.article_id, a.incident_id, a.score, a.nearest_article_id, a.opened, json.dumps(a.terms), assigned_at]
              for a in assignments],
         )
@@ -323,7 +329,8 @@ def save_assignments(
             _many(con, "INSERT INTO _df VALUES (?, ?)", [list(r) for r in df_rows])
             con.execute("INSERT INTO term_stats SELECT term, df FROM _df ON CONFLICT (term) DO UPDATE SET df = excluded.df")
         con.execute(
-            "INSERT INTO counters VALUES ('term_docs', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            "INSERT INTO counters (name, value) "
+            "VALUES ('term_docs', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
             [n_docs],
         )
 
@@ -350,7 +357,8 @@ def register_channels(con: duckdb.DuckDBPyConnection, channels: Sequence[tuple[s
     """Remember when each (name, type) channel was first configured; returns the names new to this warehouse."""
     known = {r[0] for r in con.execute("SELECT name FROM channels").fetchall()}
     new = [(n, t) for n, t in channels if n not in known]
-    _many(con, "INSERT INTO channels VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [(n, t, at) for n, t in new])
+    _many(con, "INSERT INTO channels (name, type, registered_at) "
+               "VALUES (?, ?, ?) ON CONFLICT DO NOTHING", [(n, t, at) for n, t in new])
     return [n for n, _ in new]
 
 
@@ -636,7 +644,8 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path)
 def _feedback(con: duckdb.DuckDBPyConnection, action: str, incident_id: str | None, target: str | None,
               details: dict[str, Any], reason: str | None, actor: str, at: datetime) -> None:
     fid = stable_id("feedback", action, incident_id or "", target or "", at.isoformat())
-    con.execute("INSERT INTO feedback VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    con.execute("INSERT INTO feedback (feedback_id, action, incident_id, target, details, reason, actor, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [fid, action, incident_id, target, json.dumps(details), reason, actor, at])
 
 
@@ -727,14 +736,17 @@ def add_known_incident(con: duckdb.DuckDBPyConnection, *, title: str, descriptio
                     "extracted_at) VALUES (?, ?, '_analyst', ?, ?, NULL, 'analyst', 'registered by an analyst', "
                     "?, ?) ON CONFLICT DO NOTHING",
                     [article_id, f"newswatch:known-incident/{incident_id}", title, when, f"{title}. {description}", at])
-        con.execute("INSERT INTO embeddings VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        con.execute("INSERT INTO embeddings (article_id, model, vector, embedded_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [article_id, model, vector.astype(np.float32).tolist(), at])
-        con.execute("INSERT INTO judgements VALUES (?, true, 1.0, 'registered by an analyst', true, ?, ?, ?) "
+        con.execute("INSERT INTO judgements (article_id, relevant, score, reason, report, country, intruder, judged_at) "
+                    "VALUES (?, true, 1.0, 'registered by an analyst', true, ?, ?, ?) "
                     "ON CONFLICT DO NOTHING", [article_id, country, intruder, at])
         con.execute("INSERT INTO incidents (incident_id, title, first_article_id, first_seen_at, country, intruder, "
                     "created_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'known') ON CONFLICT DO NOTHING",
                     [incident_id, title, article_id, when, country, intruder, at])
-        con.execute("INSERT INTO incident_articles VALUES (?, ?, 1.0, NULL, true, ?, ?) ON CONFLICT DO NOTHING",
+        con.execute("INSERT INTO incident_articles (article_id, incident_id, score, nearest_article_id, opened, terms_json, assigned_at) "
+                    "VALUES (?, ?, 1.0, NULL, true, ?, ?) ON CONFLICT DO NOTHING",
                     [article_id, incident_id, json.dumps(terms), at])
         _feedback(con, "add", incident_id, None, {"title": title, "country": country, "intruder": intruder},
                   reason, actor, at)
