@@ -49,7 +49,7 @@ def _mention_spans(entry: GazetteerEntry, folded: str) -> list[tuple[int, int]]:
     # Several cues of one entry can match at the same place ("drone", "dron*"): keep the longest, once.
     ends: dict[int, int] = {}
     for cue in entry.cues:
-        for match in cue.pattern.finditer(folded):
+        for match in cue.finditer(folded):
             ends[match.start()] = max(ends.get(match.start(), 0), match.end())
     return sorted(ends.items())
 
@@ -78,7 +78,7 @@ def extract_entities(topic: Topic, title: str, text: str) -> Entities:
         if not folded:
             continue
         origin_ends = sorted(
-            match.end() for entry in origins for cue in entry.cues for match in cue.pattern.finditer(folded)
+            match.end() for entry in origins for cue in entry.cues for match in cue.finditer(folded)
         )
         for entry in gazetteer.states:
             total = 0.0
@@ -125,7 +125,7 @@ def judge_report(topic: Topic, url: str, title: str, text: str) -> ReportCheck:
     genre = topic.genre
     folded_title = fold_text(title)
     for cue in genre.non_report_title:
-        if cue.pattern.search(folded_title):
+        if cue.search(folded_title):
             return ReportCheck(False, f"genre cue in title: {cue.text}")
     segments = [s.lower() for s in urlsplit(url).path.split("/")[:-1] if s]
     for segment in segments:

@@ -87,7 +87,7 @@ def article_body(text: str) -> str:
 
 
 def _distinct_hits(cues: Sequence[Cue], folded: str) -> list[str]:
-    return [cue.text for cue in cues if cue.pattern.search(folded)]
+    return [cue.text for cue in cues if cue.search(folded)]
 
 
 def _top_mean(similarities: Vector, k: int) -> float:
@@ -132,4 +132,4 @@ def judge_relevance(
 
 
 def _names_an_intruder(topic: Topic, folded: str) -> bool:
-    return any(cue.pattern.search(folded) for entry in topic.entities.intruders for cue in entry.cues)
+    return any(cue.search(folded) for entry in topic.entities.intruders for cue in entry.cues)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import tomllib
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ def fold_text(text: str) -> str:
 
     Used on both cues and article text so that cues match across spelling variants (Rzeszów/Rzeszow).
     """
+    if text.isascii():
+        return text.lower()  # nothing to decompose (casefold and lower agree on ASCII)
     decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_FOLD_EXTRA))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
@@ -48,12 +50,33 @@ def compile_cue(cue: str) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)" + r"[\s\-]+".join(parts) + r"(?!\w)")
 
 
+def cue_literal(cue: str) -> str:
+    """The longest fixed piece of folded text every match of `cue` contains ("" when it has none): a substring
+    test on it rules out most texts before the regex runs."""
+    pieces = [word.rstrip("*") for word in fold_text(cue).split() if word != "*"]
+    return max(pieces, key=len, default="")
+
+
 @dataclass(frozen=True)
 class Cue:
     """One cue as written in the topic file and its compiled pattern (over folded text)."""
 
     text: str
     pattern: re.Pattern[str]
+    literal: str = ""
+    """A piece of folded text every match contains (see cue_literal); "" disables the pre-check."""
+
+    def search(self, folded: str) -> re.Match[str] | None:
+        """The first match in folded text (None when there is none)."""
+        if self.literal not in folded:
+            return None
+        return self.pattern.search(folded)
+
+    def finditer(self, folded: str) -> Iterator[re.Match[str]]:
+        """Every match in folded text."""
+        if self.literal not in folded:
+            return iter(())
+        return self.pattern.finditer(folded)
 
 
 @dataclass(frozen=True)
@@ -189,7 +212,7 @@ class _TopicModel(BaseModel):
 
 
 def _cues(values: list[str]) -> tuple[Cue, ...]:
-    return tuple(Cue(text=value, pattern=compile_cue(value)) for value in values)
+    return tuple(Cue(text=value, pattern=compile_cue(value), literal=cue_literal(value)) for value in values)
 
 
 def _context_pattern(values: list[str], *, before: bool) -> re.Pattern[str]:

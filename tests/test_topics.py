@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.topics import compile_cue, fold_text, load_topic, parse_topic
+from pipeline.topics import compile_cue, cue_literal, fold_text, load_topic, parse_topic
 
 TOPIC_FILE = Path(__file__).resolve().parents[1] / "config" / "topics" / "airspace_violations.toml"
 
@@ -63,3 +63,25 @@ def test_cues_match_whole_words_across_accents_and_endings() -> None:
     assert compile_cue("MiG-*").search(fold_text("three MiG-31s"))
     assert not compile_cue("MiG-*").search(fold_text("migration policy"))
     assert not compile_cue("fog").search(fold_text("fogging machine"))
+
+
+def test_cue_precheck_never_changes_what_matches() -> None:
+    """Every cue of the shipped topic finds exactly what its regex finds, with or without the substring pre-check."""
+    topic = load_topic(Path(__file__).resolve().parent.parent / "config" / "topics" / "airspace_violations.toml")
+    texts = [fold_text(t) for t in (
+        "Russian drones violated Polish airspace overnight; F-35s scrambled over Rzeszów",
+        "Drony naruszyły polską przestrzeń powietrzną", "Unexplained lights halt runway at the airport",
+        "A MiG-31 entered Estonian air space for 12 minutes", "Nothing to see here", "")]
+    cues = [*topic.cues.include, *topic.cues.exclude,
+            *(c for e in (*topic.entities.states, *topic.entities.intruders) for c in e.cues)]
+    assert all(c.literal for c in cues)
+    for cue in cues:
+        for text in texts:
+            assert [m.span() for m in cue.finditer(text)] == [m.span() for m in cue.pattern.finditer(text)], cue.text
+            assert bool(cue.search(text)) == bool(cue.pattern.search(text)), cue.text
+    assert cue_literal("air* space") == "space" and cue_literal("* drone*") == "drone" and cue_literal("*") == ""
+
+
+def test_folding_ascii_text_is_lowercasing() -> None:
+    assert fold_text("Drones Over AALBORG") == "drones over aalborg"
+    assert fold_text("Łódź ÆRØ") == "lodz aero"
