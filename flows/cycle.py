@@ -172,9 +172,23 @@ def _page_retry_at(settings: Settings, attempts_before: int, now: datetime) -> d
     return now + timedelta(minutes=settings.fetch.page_retry_minutes * 2 ** attempts_before)
 
 
+# Fetched pages are stored in batches of this many (one transaction each): a crash loses at most one batch of
+# fetches, which the next cycle simply repeats.
+FETCH_SAVE_BATCH = 32
+
+
 @task(name="fetch-articles", cache_policy=NO_CACHE)
-def fetch_articles(settings: Settings, report: CycleReport) -> None:
-    """Fetch and extract every entry that has no article yet; each outcome (ok or why not) is stored."""
+def fetch_articles(settings: Settings, report: CycleReport, done: threading.Event | None = None) -> None:
+    """Fetch and extract every entry that has no article yet; each outcome (ok or why not) is stored, in small
+    batches so the embedding stage can start on them while the rest is fetched. Sets `done` when finished."""
+    try:
+        _fetch_pending(settings, report)
+    finally:
+        if done is not None:
+            done.set()
+
+
+def _fetch_pending(settings: Settings, report: CycleReport) -> None:
     with _wh(settings) as con:
         pending = store.pending_entries(con, _now())
         attempts = store.read_fetch_attempts(con, [e.entry_id for e in pending])
@@ -187,20 +201,34 @@ def fetch_articles(settings: Settings, report: CycleReport) -> None:
             with host_limits[urlsplit(entry.url).netloc]:
                 return _fetch_and_extract(client, settings, entry)
 
-        with ThreadPoolExecutor(max_workers=settings.fetch.concurrency) as pool, _wh(settings) as con:
+        batch: list[store.FetchOutcome] = []
+
+        def save() -> None:
+            with _wh(settings) as con:
+                store.save_articles(con, batch)
+            for outcome in batch:
+                status = outcome.extraction.status
+                report.articles[status] = report.articles.get(status, 0) + 1
+            batch.clear()
+
+        with ThreadPoolExecutor(max_workers=settings.fetch.concurrency) as pool:
             for fut in as_completed([pool.submit(one, e) for e in pending]):
                 entry, page, extraction, transient = fut.result()
                 now = _now()
                 retry_at = _page_retry_at(settings, attempts.get(entry.entry_id, 0), now) if transient else None
-                store.save_article(con, entry, page, extraction, fetched_at=now, retry_at=retry_at)
-                report.articles[extraction.status] = report.articles.get(extraction.status, 0) + 1
+                batch.append(store.FetchOutcome(entry, page, extraction, now, retry_at))
+                if len(batch) >= FETCH_SAVE_BATCH:
+                    save()
+            save()
     _logger().info("fetched %d articles: %s", len(pending), report.articles)
 
 
 @task(name="embed-articles", cache_policy=NO_CACHE)
-def embed_articles(settings: Settings, report: CycleReport) -> None:
-    """Embed title + lead of every article without a vector, in batches (each batch committed)."""
-    report.embedded += _embed_pending(settings, settings.embed.model, settings.embed.lead_words, relevant_only=False)
+def embed_articles(settings: Settings, report: CycleReport, fetching: threading.Event | None = None) -> None:
+    """Embed title + lead of every article without a vector, in batches (each batch committed). With `fetching`
+    (the fetch stage running beside it), keep taking the articles it stores until it has finished."""
+    report.embedded += _embed_pending(settings, settings.embed.model, settings.embed.lead_words, relevant_only=False,
+                                      producer_done=fetching)
 
 
 def cluster_model(engine: ClusterSettings) -> str:
@@ -208,20 +236,33 @@ def cluster_model(engine: ClusterSettings) -> str:
     return {"e5": E5_SMALL, "minilm": MINILM}.get(engine.dense_model, engine.dense_model)
 
 
-def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_only: bool) -> int:
-    """Embed articles lacking a `model` vector in batches, each batch committed (a crash loses one batch)."""
+def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_only: bool,
+                   producer_done: threading.Event | None = None) -> int:
+    """Embed articles lacking a `model` vector in batches, each batch committed (a crash loses one batch).
+    With `producer_done`, articles still being stored by a concurrent stage are embedded as they arrive: the
+    loop ends once that event is set and nothing is left."""
     emb = resources.embedder(model, settings.embed.batch_size)
-    with _wh(settings) as con:
-        pending = store.pending_embeddings(con, emb.name, relevant_only=relevant_only)
     batch = max(settings.embed.batch_size * 4, 64)
-    for start in range(0, len(pending), batch):
-        chunk = pending[start:start + batch]
-        vectors = emb.encode([embedding_text(a.title, a.text, lead_words) for a in chunk])
+    done = 0
+    while True:
+        finished = producer_done is None or producer_done.is_set()  # read before looking: no article slips by
         with _wh(settings) as con:
-            store.insert_embeddings(con, emb.name, [a.article_id for a in chunk], vectors, _now())
-    if pending:
-        _logger().info("embedded %d articles with %s", len(pending), emb.name)
-    return len(pending)
+            chunk = store.pending_embeddings(con, emb.name, relevant_only=relevant_only, limit=batch)
+        if chunk:
+            vectors = emb.encode([embedding_text(a.title, a.text, lead_words) for a in chunk])
+            with _wh(settings) as con:
+                store.insert_embeddings(con, emb.name, [a.article_id for a in chunk], vectors, _now())
+            done += len(chunk)
+        elif finished:
+            break
+        else:
+            assert producer_done is not None
+            producer_done.wait(0.2)  # the fetch stage is still storing articles
+        if STOP.is_set():
+            break
+    if done:
+        _logger().info("embedded %d articles with %s", done, emb.name)
+    return done
 
 
 @task(name="judge-articles", cache_policy=NO_CACHE)
@@ -278,7 +319,7 @@ def assign_incidents(settings: Settings, report: CycleReport) -> None:
                 article, judgement = by_id[r.article_id]
                 incidents.append(IncidentRecord(r.incident_id, article.title, article.article_id,
                                                 article.published_at, judgement.country, judgement.intruder))
-        store.save_assignments(con, incidents, records, (doc_freq.n_docs, doc_freq.to_rows()), _now())
+        store.save_assignments(con, incidents, records, (doc_freq.n_docs, doc_freq.changed_rows()), _now())
     report.assigned = len(records)
     report.incidents_opened = len(incidents)
 
@@ -323,14 +364,25 @@ def publish_snapshot(settings: Settings) -> None:
 STOP = threading.Event()
 
 
+def _fetch_and_embed(settings: Settings, report: CycleReport) -> None:
+    """Fetch+extract in a worker while the model embeds what has been stored so far: the network and the
+    parser wait behind the model instead of before it. The two stages meet only at the articles table."""
+    fetched = threading.Event()
+    fetching = fetch_articles.submit(settings, report, fetched)
+    try:
+        embed_articles(settings, report, fetched)
+    finally:
+        fetching.wait()
+    fetching.result()  # a fetch stage that could not run (warehouse busy) fails the cycle, as before
+
+
 @flow(name="newswatch-cycle", log_prints=False, validate_parameters=False)
 def monitor_cycle(settings: Settings) -> CycleReport:
     """One full monitor cycle. Feed and page failures are recorded, not raised; only a cycle that cannot run
     (warehouse busy past its timeout, model missing, bad config) raises. Stops between stages when STOP is set
     (each stage has committed its work, so the next cycle resumes where this one stopped)."""
     report = CycleReport()
-    stages = (register_channels, poll_feeds, fetch_articles, embed_articles, judge_articles, assign_incidents, raise_alerts)
-    for stage in stages:
+    for stage in (register_channels, poll_feeds, _fetch_and_embed, judge_articles, assign_incidents, raise_alerts):
         if STOP.is_set():
             report.stopped = True
             return report

@@ -107,6 +107,7 @@ class DocFreq:
     def __init__(self) -> None:
         self.n_docs = 0
         self._df: dict[str, int] = {}
+        self._changed: set[str] = set()
 
     def df(self, term: str) -> int:
         """Number of documents added so far that contain term."""
@@ -117,6 +118,7 @@ class DocFreq:
         self.n_docs += 1
         for term in set(terms):
             self._df[term] = self._df.get(term, 0) + 1
+            self._changed.add(term)
 
     def idf(self, term: str) -> float:
         """Smoothed idf, log((1 + N) / (1 + df)) + 1: finite for unseen terms and never below 1."""
@@ -140,6 +142,10 @@ class DocFreq:
     def to_rows(self) -> list[tuple[str, int]]:
         """(term, df) rows, sorted by term, for the warehouse."""
         return sorted(self._df.items())
+
+    def changed_rows(self) -> list[tuple[str, int]]:
+        """(term, df) rows of the terms counted since this object was built (what the warehouse must update)."""
+        return sorted((term, self._df[term]) for term in self._changed)
 
     @classmethod
     def from_rows(cls, n_docs: int, rows: Iterable[tuple[str, int]]) -> DocFreq:

@@ -25,8 +25,8 @@ FEEDS = {"baltic-wire": 11, "nordic-times": 8}  # two outlets of the dev corpus 
 KILL_POINTS = [
     ("after:upsert_entries:2", "poll, inside the second feed's write transaction"),
     ("before:pending_entries:1", "boundary poll -> fetch"),
-    ("commit:save_article:2", "fetch, inside an article's transaction"),
-    ("before:pending_embeddings:1", "boundary fetch -> embed"),
+    ("commit:save_articles:1", "fetch, inside a batch of articles' transaction"),
+    ("before:pending_embeddings:1", "embed starting beside the fetch"),
     ("commit:insert_embeddings:1", "embed, inside the batch transaction"),
     ("before:pending_judgements:1", "boundary embed -> judge"),
     ("commit:insert_judgements:1", "judge, inside the transaction"),

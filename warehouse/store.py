@@ -9,14 +9,16 @@ import hashlib
 import json
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from pipeline.errors import WarehouseBusy, WarehouseError
 from pipeline.models import (
@@ -99,6 +101,28 @@ def _many(con: duckdb.DuckDBPyConnection, sql: str, rows: Sequence[Sequence[Any]
         con.executemany(sql, [list(r) for r in rows])
 
 
+def _bulk(con: duckdb.DuckDBPyConnection, table: str, columns: Mapping[str, Sequence[Any] | pa.Array],
+          conflict: str = "", casts: Mapping[str, str] | None = None) -> None:
+    """INSERT INTO table (columns) SELECT ... FROM one Arrow table: the whole batch in one statement.
+
+    duckdb's executemany runs a statement per row (about 10 ms a row with a primary key here, benchmarks/
+    PERFORMANCE.md); an Arrow scan inserts thousands of rows in milliseconds. `columns` maps each column to its
+    values (or a ready Arrow array, e.g. vectors); datetimes are stored in UTC; `casts` gives a column's SQL type
+    when Arrow's is not the table's (FLOAT[384] -> FLOAT[]); `conflict` is the ON CONFLICT clause.
+    """
+    arrays = {name: values if isinstance(values, pa.Array) else pa.array(
+        [_utc(v) if isinstance(v, datetime) else v for v in values]) for name, values in columns.items()}
+    if not arrays or len(next(iter(arrays.values()))) == 0:
+        return
+    select = ", ".join(f"{c}::{casts[c]}" if casts and c in casts else c for c in arrays)
+    view = f"_bulk_{table}"
+    con.register(view, pa.table(arrays))
+    try:
+        con.execute(f"INSERT INTO {table} ({', '.join(arrays)}) SELECT {select} FROM {view} {conflict}")
+    finally:
+        con.unregister(view)
+
+
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
@@ -158,11 +182,12 @@ def upsert_entries(con: duckdb.DuckDBPyConnection, entries: Sequence[FeedEntry],
     if not entries:
         return 0
     before = con.execute("SELECT count(*) FROM entries").fetchone()[0]  # type: ignore[index]
-    _many(con, 
-        "INSERT INTO entries (entry_id, feed, guid, url, title, summary, published_at, lang, first_seen_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (entry_id) DO NOTHING",
-        [[e.entry_id, e.feed, e.guid, e.url, e.title, e.summary, e.published_at, e.lang, seen_at] for e in entries],
-    )
+    _bulk(con, "entries", {
+        "entry_id": [e.entry_id for e in entries], "feed": [e.feed for e in entries], "guid": [e.guid for e in entries],
+        "url": [e.url for e in entries], "title": [e.title for e in entries], "summary": [e.summary for e in entries],
+        "published_at": [e.published_at for e in entries], "lang": [e.lang for e in entries],
+        "first_seen_at": [seen_at] * len(entries),
+    }, "ON CONFLICT (entry_id) DO NOTHING")
     after = con.execute("SELECT count(*) FROM entries").fetchone()[0]  # type: ignore[index]
     return int(after - before)
 
@@ -182,32 +207,52 @@ def pending_entries(con: duckdb.DuckDBPyConnection, now: datetime | None = None,
     return [FeedEntry(r[0], r[1], r[2], r[3], r[4], r[5], _utc(r[6]), r[7]) for r in rows]
 
 
+@dataclass(frozen=True)
+class FetchOutcome:
+    """One fetched (or failed) entry to store: `retry_at` set for a transient failure to fetch again then."""
+
+    entry: FeedEntry
+    page: Page | None
+    extraction: Extraction
+    fetched_at: datetime
+    retry_at: datetime | None = None
+
+
+def save_articles(con: duckdb.DuckDBPyConnection, outcomes: Sequence[FetchOutcome]) -> None:
+    """Write the pages (compressed, when one was fetched) and the article rows of a batch, in one transaction.
+    A row with `retry_at` waits (later stages skip it until it is final); a refetch counts another attempt."""
+    if not outcomes:
+        return
+    fetched = [o for o in outcomes if o.page is not None]
+    with transaction(con):
+        _bulk(con, "pages", {
+            "entry_id": [o.entry.entry_id for o in fetched], "url": [o.entry.url for o in fetched],
+            "final_url": [o.page.final_url for o in fetched if o.page], "http_status": [o.page.status for o in fetched if o.page],
+            "content_type": [o.page.content_type for o in fetched if o.page],
+            "fetched_at": [o.fetched_at for o in fetched],
+            "html_zlib": [zlib.compress(o.page.html, 6) for o in fetched if o.page],
+        }, "ON CONFLICT (entry_id) DO UPDATE SET final_url = excluded.final_url, http_status = excluded.http_status, "
+           "content_type = excluded.content_type, fetched_at = excluded.fetched_at, html_zlib = excluded.html_zlib")
+        _bulk(con, "articles", {
+            "article_id": [o.entry.entry_id for o in outcomes], "url": [o.entry.url for o in outcomes],
+            "feed": [o.entry.feed for o in outcomes],
+            "title": [o.entry.title or o.extraction.title for o in outcomes],
+            "published_at": [o.entry.published_at or o.extraction.published_at or o.fetched_at for o in outcomes],
+            "lang": [o.entry.lang or o.extraction.lang for o in outcomes],
+            "status": [o.extraction.status for o in outcomes], "reason": [o.extraction.reason for o in outcomes],
+            "text": [o.extraction.text if o.extraction.text.strip() else o.entry.summary for o in outcomes],
+            "extracted_at": [o.fetched_at for o in outcomes], "fetch_attempts": [1] * len(outcomes),
+            "retry_at": [o.retry_at for o in outcomes],
+        }, "ON CONFLICT (article_id) DO UPDATE SET status = excluded.status, reason = excluded.reason, "
+           "text = excluded.text, lang = excluded.lang, extracted_at = excluded.extracted_at, "
+           "retry_at = excluded.retry_at, fetch_attempts = articles.fetch_attempts + 1",
+           casts={"fetch_attempts": "INTEGER"})
+
+
 def save_article(con: duckdb.DuckDBPyConnection, entry: FeedEntry, page: Page | None, extraction: Extraction,
                  *, fetched_at: datetime, retry_at: datetime | None = None) -> None:
-    """Write the page (compressed, when one was fetched) and the article row, in one transaction. `retry_at`:
-    a transient failure to fetch again then (the row waits; later stages skip it until it is final)."""
-    published = entry.published_at or extraction.published_at or fetched_at
-    text = extraction.text if extraction.text.strip() else entry.summary
-    with transaction(con):
-        if page is not None:
-            con.execute(
-                "INSERT INTO pages (entry_id, url, final_url, http_status, content_type, fetched_at, html_zlib) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (entry_id) DO UPDATE SET "
-                "final_url = excluded.final_url, http_status = excluded.http_status, "
-                "content_type = excluded.content_type, fetched_at = excluded.fetched_at, html_zlib = excluded.html_zlib",
-                [entry.entry_id, entry.url, page.final_url, page.status, page.content_type, fetched_at,
-                 zlib.compress(page.html, 6)],
-            )
-        con.execute(
-            "INSERT INTO articles (article_id, url, feed, title, published_at, lang, status, reason, text, "
-            "extracted_at, fetch_attempts, retry_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) "
-            "ON CONFLICT (article_id) DO UPDATE SET "
-            "status = excluded.status, reason = excluded.reason, text = excluded.text, lang = excluded.lang, "
-            "extracted_at = excluded.extracted_at, retry_at = excluded.retry_at, "
-            "fetch_attempts = articles.fetch_attempts + 1",
-            [entry.entry_id, entry.url, entry.feed, entry.title or extraction.title, published,
-             entry.lang or extraction.lang, extraction.status, extraction.reason, text, fetched_at, retry_at],
-        )
+    """save_articles for one entry."""
+    save_articles(con, [FetchOutcome(entry, page, extraction, fetched_at, retry_at)])
 
 
 def read_fetch_attempts(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -> dict[str, int]:
@@ -238,16 +283,14 @@ def pending_embeddings(con: duckdb.DuckDBPyConnection, model: str, *, relevant_o
 
 def insert_embeddings(con: duckdb.DuckDBPyConnection, model: str, article_ids: Sequence[str], vectors: np.ndarray,
                       embedded_at: datetime) -> None:
-    # Vectors are bound as text ('[0.1, ...]', exact for float32) and cast in SQL: binding a list of Python floats
-    # costs ~30 ms a row in duckdb, the text ~3 ms (benchmarks/PERFORMANCE.md).
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     with transaction(con):
-        _many(con, 
-            "INSERT INTO embeddings (article_id, model, vector, embedded_at) "
-            "VALUES (?, ?, ?::FLOAT[], ?) ON CONFLICT (article_id, model) DO UPDATE SET "
-            "vector = excluded.vector, embedded_at = excluded.embedded_at",
-            [[aid, model, "[" + ", ".join(map(repr, vec.astype(np.float32).tolist())) + "]", embedded_at]
-             for aid, vec in zip(article_ids, vectors)],
-        )
+        _bulk(con, "embeddings", {
+            "article_id": list(article_ids), "model": [model] * len(article_ids),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), vectors.shape[1]),
+            "embedded_at": [embedded_at] * len(article_ids),
+        }, "ON CONFLICT (article_id, model) DO UPDATE SET vector = excluded.vector, embedded_at = excluded.embedded_at",
+            casts={"vector": "FLOAT[]"})
 
 
 def pending_judgements(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple[StoredArticle, np.ndarray]]:
@@ -262,13 +305,14 @@ def pending_judgements(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple
 
 def insert_judgements(con: duckdb.DuckDBPyConnection, judgements: Sequence[Judgement], judged_at: datetime) -> None:
     with transaction(con):
-        _many(con, 
-            "INSERT INTO judgements (article_id, relevant, score, reason, report, country, intruder, judged_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id) DO UPDATE SET "
-            "relevant = excluded.relevant, score = excluded.score, reason = excluded.reason, report = excluded.report, "
-            "country = excluded.country, intruder = excluded.intruder, judged_at = excluded.judged_at",
-            [[j.article_id, j.relevant, j.score, j.reason, j.report, j.country, j.intruder, judged_at] for j in judgements],
-        )
+        _bulk(con, "judgements", {
+            "article_id": [j.article_id for j in judgements], "relevant": [j.relevant for j in judgements],
+            "score": [float(j.score) for j in judgements], "reason": [j.reason for j in judgements],
+            "report": [j.report for j in judgements], "country": [j.country for j in judgements],
+            "intruder": [j.intruder for j in judgements], "judged_at": [judged_at] * len(judgements),
+        }, "ON CONFLICT (article_id) DO UPDATE SET relevant = excluded.relevant, score = excluded.score, "
+           "reason = excluded.reason, report = excluded.report, country = excluded.country, "
+           "intruder = excluded.intruder, judged_at = excluded.judged_at")
 
 
 # ---------------------------------------------------------------- incidents
@@ -308,26 +352,25 @@ def save_assignments(
     con: duckdb.DuckDBPyConnection, incidents: Sequence[IncidentRecord], assignments: Sequence[AssignmentRecord],
     doc_freq: tuple[int, Sequence[tuple[str, int]]], assigned_at: datetime,
 ) -> None:
-    """Write new incidents, article assignments and the updated document frequencies in one transaction."""
+    """Write new incidents, article assignments and the document frequencies that changed (term, new df) in one
+    transaction."""
     n_docs, df_rows = doc_freq
     with transaction(con):
-        _many(con, 
-            "INSERT INTO incidents (incident_id, title, first_article_id, first_seen_at, country, intruder, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO NOTHING",
-            [[i.incident_id, i.title, i.first_article_id, i.first_seen_at, i.country, i.intruder, assigned_at]
-             for i in incidents],
-        )
-        _many(con, 
-            "INSERT INTO incident_articles (article_id, incident_id, score, nearest_article_id, opened, terms_json, assigned_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (article_id) DO NOTHING",
-            [[a.article_id, a.incident_id, a.score, a.nearest_article_id, a.opened, json.dumps(a.terms), assigned_at]
-             for a in assignments],
-        )
-        if df_rows:
-            con.execute("CREATE TEMP TABLE IF NOT EXISTS _df (term VARCHAR, df INTEGER)")
-            con.execute("DELETE FROM _df")
-            _many(con, "INSERT INTO _df VALUES (?, ?)", [list(r) for r in df_rows])
-            con.execute("INSERT INTO term_stats SELECT term, df FROM _df ON CONFLICT (term) DO UPDATE SET df = excluded.df")
+        _bulk(con, "incidents", {
+            "incident_id": [i.incident_id for i in incidents], "title": [i.title for i in incidents],
+            "first_article_id": [i.first_article_id for i in incidents],
+            "first_seen_at": [i.first_seen_at for i in incidents], "country": [i.country for i in incidents],
+            "intruder": [i.intruder for i in incidents], "created_at": [assigned_at] * len(incidents),
+        }, "ON CONFLICT (incident_id) DO NOTHING")
+        _bulk(con, "incident_articles", {
+            "article_id": [a.article_id for a in assignments], "incident_id": [a.incident_id for a in assignments],
+            "score": [float(a.score) for a in assignments],
+            "nearest_article_id": [a.nearest_article_id for a in assignments],
+            "opened": [a.opened for a in assignments], "terms_json": [json.dumps(a.terms) for a in assignments],
+            "assigned_at": [assigned_at] * len(assignments),
+        }, "ON CONFLICT (article_id) DO NOTHING", casts={"incident_id": "VARCHAR", "nearest_article_id": "VARCHAR"})
+        _bulk(con, "term_stats", {"term": [t for t, _ in df_rows], "df": [int(d) for _, d in df_rows]},
+              "ON CONFLICT (term) DO UPDATE SET df = excluded.df", casts={"df": "INTEGER"})
         con.execute(
             "INSERT INTO counters (name, value) "
             "VALUES ('term_docs', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
