@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -75,6 +76,12 @@ class CycleReport:
     incidents_opened: int = 0
     alerts: list[Alert] = field(default_factory=list)
     stopped: bool = False  # interrupted between stages
+    delivered: bool = False  # the outbox stage changed something (sent, retried, failed, queued a digest)
+
+    def quiet(self) -> bool:
+        """Nothing new came in and nothing failed: no entry, article, vector, judgement, incident or alert."""
+        return not (self.feeds_ok or self.feeds_failed or self.new_entries or self.articles or self.embedded
+                    or self.judged or self.assigned or self.alerts or self.delivered)
 
 
 def _wh(settings: Settings, read_only: bool = False):  # type: ignore[no-untyped-def]
@@ -118,6 +125,7 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
 
         with ThreadPoolExecutor(max_workers=settings.fetch.concurrency) as pool:
             results = list(pool.map(one, due))
+    polls: list[store.FeedPoll] = []  # failed and unchanged feeds, recorded together at the end
     with _wh(settings) as con:
         for source, resp, parsed, error in results:
             polled = _now()
@@ -129,24 +137,23 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
                 wait = _backoff(failures, settings.fetch.backoff_base_minutes, cap)
                 if isinstance(error, FetchFailed) and error.retry_after_seconds:  # honoured, up to the cap
                     wait = max(wait, min(timedelta(seconds=error.retry_after_seconds), timedelta(minutes=cap)))
-                store.mark_feed_polled(con, source.name, polled_at=polled, status=reason, error=str(error),
-                                       etag=None, last_modified=None, next_poll_at=polled + wait)
+                polls.append(store.FeedPoll(source.name, polled, reason, str(error), None, None, polled + wait))
                 report.feeds_failed[source.name] = str(error)
                 log.warning("feed %s failed: %s", source.name, error)
                 continue
             assert resp is not None
             if parsed is None:
-                store.mark_feed_polled(con, source.name, polled_at=polled, status="not_modified", error=None,
-                                       etag=resp.etag, last_modified=resp.last_modified, next_poll_at=None)
+                polls.append(store.FeedPoll(source.name, polled, "not_modified", None, resp.etag, resp.last_modified,
+                                            None))
                 report.feeds_not_modified += 1
                 continue
             with store.transaction(con):
                 store.insert_feed_body(con, source.name, resp.body or b"", resp.content_type, polled)
                 report.new_entries += store.upsert_entries(con, parsed.entries, polled)
-                store.mark_feed_polled(con, source.name, polled_at=polled, status="ok",
-                                       error=parsed.bozo_reason, etag=resp.etag,
-                                       last_modified=resp.last_modified, next_poll_at=None)
+                store.mark_feeds_polled(con, [store.FeedPoll(source.name, polled, "ok", parsed.bozo_reason, resp.etag,
+                                                              resp.last_modified, None)])
             report.feeds_ok += 1
+        store.mark_feeds_polled(con, polls)
     log.info("polled %d feeds: %d ok, %d not modified, %d failed, %d new entries", len(due), report.feeds_ok,
              report.feeds_not_modified, len(report.feeds_failed), report.new_entries)
 
@@ -354,8 +361,15 @@ def register_channels(settings: Settings, report: CycleReport) -> None:
 
 
 @task(name="publish-snapshot", cache_policy=NO_CACHE)
-def publish_snapshot(settings: Settings) -> None:
-    """Publish the analysts' read-only copy (docs/operations.md: readers never hold the live file)."""
+def publish_snapshot(settings: Settings, report: CycleReport | None = None) -> None:
+    """Publish the analysts' read-only copy (docs/operations.md: readers never hold the live file). After a quiet
+    cycle (`report` shows nothing ingested) a snapshot younger than warehouse.snapshot_max_age_minutes is kept:
+    copying the whole file would be most of an idle cycle's cost."""
+    if report is not None and report.quiet():
+        snapshot = store.snapshot_path(settings.warehouse.path)
+        max_age = settings.warehouse.snapshot_max_age_minutes * 60.0
+        if snapshot.exists() and time.time() - snapshot.stat().st_mtime < max_age:
+            return
     with _wh(settings) as con:
         store.publish_snapshot(con, settings.warehouse.path)
 
@@ -388,8 +402,9 @@ def monitor_cycle(settings: Settings) -> CycleReport:
             return report
         stage(settings, report)
     if not STOP.is_set():
-        deliver_stage(settings)
-    publish_snapshot(settings)
+        delivery = deliver_stage(settings)
+        report.delivered = bool(delivery.sent or delivery.retrying or delivery.failed or delivery.digests_queued)
+    publish_snapshot(settings, report)
     return report
 
 

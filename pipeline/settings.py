@@ -29,6 +29,9 @@ class _Section(BaseModel):
 class WarehouseSettings(_Section):
     path: str = Field("data/newswatch.duckdb", description="DuckDB file (relative paths are relative to the working directory).")
     busy_timeout_seconds: float = Field(60.0, ge=0, description="How long a stage waits for another process to release the file.")
+    snapshot_max_age_minutes: float = Field(
+        15.0, ge=0, description="A cycle that ingested nothing leaves the analysts' read-only snapshot alone until it "
+        "is this old (then refreshes feed health); 0 publishes after every cycle.")
 
 
 class FetchSettings(_Section):

@@ -101,26 +101,35 @@ def _many(con: duckdb.DuckDBPyConnection, sql: str, rows: Sequence[Sequence[Any]
         con.executemany(sql, [list(r) for r in rows])
 
 
+@contextmanager
+def _arrow_rows(con: duckdb.DuckDBPyConnection, name: str, columns: Mapping[str, Sequence[Any] | pa.Array]
+                ) -> Iterator[bool]:
+    """Expose the rows `columns` (column -> values, or a ready Arrow array such as vectors) to SQL as view `name`
+    for the duration of the block; yields False when there are no rows. Datetimes are stored in UTC.
+
+    duckdb's executemany runs one statement per row (about 10 ms a row with a primary key here, benchmarks/
+    PERFORMANCE.md); one statement over an Arrow scan writes thousands of rows in milliseconds."""
+    arrays = {c: v if isinstance(v, pa.Array) else pa.array([_utc(x) if isinstance(x, datetime) else x for x in v])
+              for c, v in columns.items()}
+    if not arrays or len(next(iter(arrays.values()))) == 0:
+        yield False
+        return
+    con.register(name, pa.table(arrays))
+    try:
+        yield True
+    finally:
+        con.unregister(name)
+
+
 def _bulk(con: duckdb.DuckDBPyConnection, table: str, columns: Mapping[str, Sequence[Any] | pa.Array],
           conflict: str = "", casts: Mapping[str, str] | None = None) -> None:
-    """INSERT INTO table (columns) SELECT ... FROM one Arrow table: the whole batch in one statement.
-
-    duckdb's executemany runs a statement per row (about 10 ms a row with a primary key here, benchmarks/
-    PERFORMANCE.md); an Arrow scan inserts thousands of rows in milliseconds. `columns` maps each column to its
-    values (or a ready Arrow array, e.g. vectors); datetimes are stored in UTC; `casts` gives a column's SQL type
-    when Arrow's is not the table's (FLOAT[384] -> FLOAT[]); `conflict` is the ON CONFLICT clause.
-    """
-    arrays = {name: values if isinstance(values, pa.Array) else pa.array(
-        [_utc(v) if isinstance(v, datetime) else v for v in values]) for name, values in columns.items()}
-    if not arrays or len(next(iter(arrays.values()))) == 0:
-        return
-    select = ", ".join(f"{c}::{casts[c]}" if casts and c in casts else c for c in arrays)
-    view = f"_bulk_{table}"
-    con.register(view, pa.table(arrays))
-    try:
-        con.execute(f"INSERT INTO {table} ({', '.join(arrays)}) SELECT {select} FROM {view} {conflict}")
-    finally:
-        con.unregister(view)
+    """INSERT INTO table (columns) SELECT ... FROM the rows, in one statement. `casts` gives a column's SQL type
+    when Arrow's is not the table's (FLOAT[384] -> FLOAT[]); `conflict` is the ON CONFLICT clause."""
+    view = f"_rows_{table}"
+    with _arrow_rows(con, view, columns) as any_rows:
+        if any_rows:
+            select = ", ".join(f"{c}::{casts[c]}" if casts and c in casts else c for c in columns)
+            con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM {view} {conflict}")
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -133,13 +142,10 @@ def _utc(value: datetime | None) -> datetime | None:
 
 def upsert_feeds(con: duckdb.DuckDBPyConnection, sources: Sequence[FeedSource]) -> None:
     """Register configured feeds (a changed URL resets the conditional-GET validators)."""
-    for s in sources:
-        con.execute(
-            "INSERT INTO feeds (name, url) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET "
-            "etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END, "
-            "last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END, url = excluded.url",
-            [s.name, s.url],
-        )
+    _bulk(con, "feeds", {"name": [s.name for s in sources], "url": [s.url for s in sources]},
+          "ON CONFLICT (name) DO UPDATE SET "
+          "etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END, "
+          "last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END, url = excluded.url")
 
 
 def read_feed_states(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> list[FeedState]:
@@ -150,20 +156,43 @@ def read_feed_states(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> li
     return [FeedState(r[0], r[1], r[2], r[3], int(r[4]), _utc(r[5])) for r in rows]
 
 
+@dataclass(frozen=True)
+class FeedPoll:
+    """One poll outcome: status 'ok'/'not_modified' resets the failure count, anything else increments it."""
+
+    name: str
+    polled_at: datetime
+    status: str
+    error: str | None
+    etag: str | None
+    last_modified: str | None
+    next_poll_at: datetime | None
+
+
+def mark_feeds_polled(con: duckdb.DuckDBPyConnection, polls: Sequence[FeedPoll]) -> None:
+    """Record poll outcomes, all feeds in one statement (a quiet cycle over hundreds of feeds stays cheap)."""
+    with _arrow_rows(con, "_rows_polls", {
+        "name": [p.name for p in polls], "polled_at": [p.polled_at for p in polls],
+        "status": [p.status for p in polls], "error": [p.error for p in polls],
+        "ok": [p.status in ("ok", "not_modified") for p in polls], "etag": [p.etag for p in polls],
+        "last_modified": [p.last_modified for p in polls], "next_poll_at": [p.next_poll_at for p in polls],
+    }) as any_rows:
+        if any_rows:
+            con.execute(
+                "UPDATE feeds SET last_polled_at = p.polled_at, last_status = p.status, last_error = p.error::VARCHAR, "
+                "consecutive_failures = CASE WHEN p.ok THEN 0 ELSE feeds.consecutive_failures + 1 END, "
+                "last_success_at = CASE WHEN p.ok THEN p.polled_at ELSE feeds.last_success_at END, "
+                "etag = CASE WHEN p.ok THEN p.etag::VARCHAR ELSE feeds.etag END, "
+                "last_modified = CASE WHEN p.ok THEN p.last_modified::VARCHAR ELSE feeds.last_modified END, "
+                "next_poll_at = p.next_poll_at::TIMESTAMPTZ FROM _rows_polls p WHERE feeds.name = p.name")
+
+
 def mark_feed_polled(
     con: duckdb.DuckDBPyConnection, name: str, *, polled_at: datetime, status: str, error: str | None,
     etag: str | None, last_modified: str | None, next_poll_at: datetime | None,
 ) -> None:
-    """Record a poll outcome: status 'ok'/'not_modified' resets the failure count, anything else increments it."""
-    ok = status in ("ok", "not_modified")
-    con.execute(
-        "UPDATE feeds SET last_polled_at = ?, last_status = ?, last_error = ?, "
-        "consecutive_failures = CASE WHEN ? THEN 0 ELSE consecutive_failures + 1 END, "
-        "last_success_at = CASE WHEN ? THEN ? ELSE last_success_at END, "
-        "etag = CASE WHEN ? THEN ? ELSE etag END, last_modified = CASE WHEN ? THEN ? ELSE last_modified END, "
-        "next_poll_at = ? WHERE name = ?",
-        [polled_at, status, error, ok, ok, polled_at, ok, etag, ok, last_modified, next_poll_at, name],
-    )
+    """mark_feeds_polled for one feed."""
+    mark_feeds_polled(con, [FeedPoll(name, polled_at, status, error, etag, last_modified, next_poll_at)])
 
 
 def insert_feed_body(con: duckdb.DuckDBPyConnection, feed: str, body: bytes, content_type: str | None,
