@@ -4,7 +4,8 @@ Reads evaluation data from ../shared (never copies it into the repo); caches emb
 
     python benchmarks/bench_clusters.py gva [../shared/bench/gva-dev.jsonl.gz] [--model minilm|e5]
     python benchmarks/bench_clusters.py corpus [../shared/corpus/dev] [--model e5|minilm] [--verbose]
-    add --halves to also score each half of the stream (split by date) on its own; --set KNOB=VALUE overrides
+    add --halves to also score each half of the stream (split by date) on its own; --set KNOB=VALUE overrides;
+    --compare-pruned counts decisions where the forced pruned path (prune_min_members=0) differs from exhaustive
 """
 
 from __future__ import annotations
@@ -156,6 +157,27 @@ def evaluate(docs: Sequence[Doc], vectors: np.ndarray, settings: ClusterSettings
     }
 
 
+def compare_pruned(docs: Sequence[Doc], vectors: np.ndarray, settings: ClusterSettings) -> dict[str, int]:
+    """Replay the stream with exhaustive scoring and, in lockstep on the same members, ask an index whose pruned
+    path is forced on (prune_min_members=0, the other knobs from `settings`) for its decision on each article."""
+    exact = IncidentIndex(dataclasses.replace(settings, prune_min_members=10**9), DocFreq())
+    pruned = IncidentIndex(dataclasses.replace(settings, prune_min_members=0), DocFreq())
+    out = {"articles": 0, "decisions_differ": 0, "joins": 0, "join_nearest_differs": 0, "below_nearest_differs": 0}
+    for doc, vec in zip(docs, vectors, strict=True):
+        terms = extract_terms(doc.title, doc.text, lead_words=settings.term_lead_words)
+        want = exact.assign(vec, terms, doc.published_at)
+        got = pruned.assign(vec, terms, doc.published_at)
+        out["articles"] += 1
+        out["decisions_differ"] += got.incident_id != want.incident_id
+        out["joins"] += want.incident_id is not None
+        if got.nearest_key != want.nearest_key:
+            out["join_nearest_differs" if want.incident_id else "below_nearest_differs"] += 1
+        incident = want.incident_id or f"inc:{doc.key}"
+        for index in (exact, pruned):
+            index.add(Member(doc.key, incident, doc.published_at, vec, terms))
+    return out
+
+
 def split_halves(docs: Sequence[Doc], vectors: np.ndarray) -> list[tuple[list[Doc], np.ndarray]]:
     """The stream cut at its median date (no day split across halves), each half a fresh stream with its own
     new-event targets (an incident's earliest article within the half)."""
@@ -182,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--embed-only", action="store_true", help="fill the embedding cache and stop")
     parser.add_argument("--verbose", action="store_true", help="corpus mode: print each article's assignment")
     parser.add_argument("--halves", action="store_true", help="also score the first and second half (by date) alone")
+    parser.add_argument("--compare-pruned", action="store_true",
+                        help="count decisions that differ between exhaustive scoring and the forced pruned path")
     args = parser.parse_args(argv)
 
     settings = ClusterSettings()
@@ -207,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"first     P={scores['first_p']:.3f} R={scores['first_r']:.3f} F1={scores['first_f1']:.3f}\n"
         f"engine {scores['engine_seconds']:.2f}s ({1000 * scores['engine_seconds'] / len(docs):.2f} ms/article)"
     )
+    if args.compare_pruned:
+        print(f"pruned vs exhaustive (lockstep): {compare_pruned(docs, vectors, settings)}")
     if args.halves:
         for name, (sub, vecs) in zip(("first half", "second half"), split_halves(docs, vectors), strict=True):
             h = evaluate(sub, vecs, settings)

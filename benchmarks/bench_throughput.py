@@ -21,6 +21,7 @@ Usage:
   python benchmarks/bench_throughput.py                       # quick: 20 feeds x 25 items = 500 articles
   python benchmarks/bench_throughput.py --feeds 200 --items 50 --label 10k
   python benchmarks/bench_throughput.py --all-relevant --label all-relevant
+  python benchmarks/bench_throughput.py --assign-only --ann-recall 160000 --label assign   # engine only
 Writes benchmarks/results/<YYYY-MM-DD>[-<label>].json (or --out) and prints a table.
 """
 
@@ -374,14 +375,17 @@ def embed_rate(model: str, batch_size: int, texts: Sequence[str]) -> tuple[float
 
 
 def assign_latency(rows: Sequence[dict[str, Any]], n_incidents: int, members_per_incident: float, queries: int,
-                   reps: int, seed: int = 7) -> dict[str, float]:
-    """IncidentIndex.assign against n_incidents open incidents, every member inside the window."""
+                   reps: int, seed: int = 7, overrides: dict[str, Any] | None = None) -> dict[str, float]:
+    """IncidentIndex.assign against n_incidents open incidents, every member inside the window. The index is
+    restored in bulk with `build_index` (document frequencies counted beforehand, as the warehouse holds them);
+    build_s includes the dense index used by the pruned path."""
     import numpy as np
 
-    from pipeline.incidents import ClusterSettings, IncidentIndex, Member
+    from pipeline.assign import build_index
+    from pipeline.incidents import ClusterSettings
     from pipeline.lexical import DocFreq, extract_terms
 
-    settings = ClusterSettings()
+    settings = dataclasses.replace(ClusterSettings(), **(overrides or {}))
     rng = np.random.default_rng(seed)
     terms = [extract_terms(r["title"], r["text"], lead_words=settings.term_lead_words) for r in rows]
     n_members = max(n_incidents, round(n_incidents * members_per_incident))
@@ -389,16 +393,17 @@ def assign_latency(rows: Sequence[dict[str, Any]], n_incidents: int, members_per
     start = datetime(2025, 1, 1, tzinfo=UTC)
     span = settings.window_days * 0.4 * 86400  # members within +-0.4 x window of the queries' day
     offsets = rng.uniform(0, span, n_members)
-    index = IncidentIndex(settings, DocFreq())
+    doc_freq = DocFreq()
+    for j in range(n_members):
+        doc_freq.add(terms[j % len(terms)])
+    vecs = rng.standard_normal((n_members, 384)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    members = [(f"m{j}", f"inc{owner[j]}", start + timedelta(seconds=float(offsets[j])), vecs[j],
+                terms[j % len(terms)]) for j in range(n_members)]
     t0 = time.perf_counter()
-    for j0 in range(0, n_members, 4096):  # vectors made per chunk so only the index holds them all
-        vecs = rng.standard_normal((min(4096, n_members - j0), 384)).astype(np.float32)
-        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-        for k, vec in enumerate(vecs):
-            j = j0 + k
-            index.add(Member(f"m{j}", f"inc{owner[j]}", start + timedelta(seconds=float(offsets[j])), vec,
-                             terms[j % len(terms)]))
+    index = build_index(settings, doc_freq, members)
     build = time.perf_counter() - t0
+    del members, vecs
     when = start + timedelta(seconds=span / 2)
     samples = []
     qvecs = rng.standard_normal((queries, 384)).astype(np.float32)
@@ -414,7 +419,75 @@ def assign_latency(rows: Sequence[dict[str, Any]], n_incidents: int, members_per
     arr = np.asarray(samples)
     return {"incidents": n_incidents, "members": n_members, "build_s": build,
             "build_ms_per_member": build * 1000 / n_members, "p50_ms": float(np.percentile(arr, 50)),
-            "p95_ms": float(np.percentile(arr, 95)), "samples": len(samples)}
+            "p95_ms": float(np.percentile(arr, 95)), "samples": len(samples),
+            "pruned": n_members >= settings.prune_min_members}
+
+
+def ann_recall(data: Path, n_members: int, queries: int, seed: int = 11) -> dict[str, Any]:
+    """Recall of the pruned path's dense candidates (IncidentIndex.nearest_keys) against exact top-k, on the real
+    e5 vectors of the gva texts (benchmarks/cache, filled by bench_clusters.py gva), grown to n_members by
+    perturbed copies (noise 0.1-0.5 of a unit vector's length, renormalised); queries are fresh perturbations."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from bench_clusters import embed_cached, lede, load_gva
+
+    from pipeline.incidents import ClusterSettings, IncidentIndex, Member
+    from pipeline.lexical import DocFreq
+
+    settings = ClusterSettings(prune_min_members=0)
+    docs = load_gva(data)
+    base = embed_cached("e5", [lede(d.title, d.text, settings.lede_words) for d in docs])
+    rng = np.random.default_rng(seed)
+
+    def perturbed(count: int) -> np.ndarray:
+        origin = base[rng.integers(0, len(base), count)]
+        noise = rng.standard_normal(origin.shape).astype(np.float32) / np.sqrt(origin.shape[1])
+        out = origin + noise * rng.uniform(0.1, 0.5, (count, 1)).astype(np.float32)
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+    vectors = np.vstack([base, perturbed(max(0, n_members - len(base)))])[:n_members]
+    when = datetime(2025, 1, 1, tzinfo=UTC)
+    index = IncidentIndex(settings, DocFreq())
+    index.extend(Member(f"m{j}", f"inc{j}", when, v, {}) for j, v in enumerate(vectors))
+    t0 = time.perf_counter()
+    index.prepare()
+    prepare_s = time.perf_counter() - t0
+    k = settings.dense_candidates
+    hits = top1 = 0
+    qs = perturbed(queries)
+    for q in qs:
+        exact = np.argsort(-(vectors @ q), kind="stable")[:k]
+        found = {int(key[1:]) for key in index.nearest_keys(q, k)}
+        hits += len(found & set(exact.tolist()))
+        top1 += int(exact[0]) in found
+    return {"members": n_members, "k": k, "ann_probes": settings.ann_probes, "queries": queries,
+            f"recall_at_{k}": hits / (k * queries), "top1_in_candidates": top1 / queries,
+            "dense_index_build_s": prepare_s}
+
+
+def run_assign_only(args: argparse.Namespace) -> dict[str, Any]:
+    """Only the assign latency (and, with --ann-recall, the dense candidates' recall): no feeds, no Prefect."""
+    rows = read_texts(args.data)
+    overrides = {k: int(v) for k, _, v in (item.partition("=") for item in args.assign_set)}
+    result: dict[str, Any] = {"date": date.today().isoformat(), "command": "python " + " ".join(sys.argv),
+                              "cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()[0], "assign": {},
+                              "assign_settings": overrides}
+    for size in [int(s) for s in args.assign_sizes.split(",") if s.strip()]:
+        lat = assign_latency(rows, size, args.members_per_incident, args.queries, args.reps, overrides=overrides)
+        label = f"{size // 1000}k" if size % 1000 == 0 else str(size)
+        result["assign"][label] = lat
+        result[f"assign_ms_p50_{label}"] = lat["p50_ms"]
+        result[f"assign_ms_p95_{label}"] = lat["p95_ms"]
+        print(f"assign vs {label} incidents ({lat['members']} members, pruned={lat['pruned']}): p50 "
+              f"{lat['p50_ms']:.2f} ms, p95 {lat['p95_ms']:.2f} ms, build {lat['build_s']:.1f} s "
+              f"({lat['build_ms_per_member']:.3f} ms/member)", flush=True)
+    if args.ann_recall:
+        result["ann_recall"] = ann_recall(args.data, args.ann_recall, args.queries)
+        print(f"ann recall: {result['ann_recall']}", flush=True)
+    result["peak_rss_mb_with_assign_bench"] = rss_mb()
+    result["load_avg_at_end"] = os.getloadavg()[0]
+    return result
 
 
 # ------------------------------------------------------------------ the run
@@ -429,6 +502,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--members-per-incident", type=float, default=1.6,
                    help="members per open incident in the assign benchmark (gva-dev: 1905/1191 = 1.6)")
     p.add_argument("--queries", type=int, default=30, help="assign calls per repetition")
+    p.add_argument("--assign-only", action="store_true", help="only the assign latency (no feeds, no Prefect)")
+    p.add_argument("--assign-set", action="append", default=[], metavar="KNOB=INT",
+                   help="assign benchmark: override an integer engine setting (e.g. prune_min_members=0)")
+    p.add_argument("--ann-recall", type=int, default=0, metavar="MEMBERS",
+                   help="with --assign-only: recall@k of the dense candidates on e5 gva vectors grown to MEMBERS")
     p.add_argument("--e5-sample", type=int, default=64, help="texts for the e5 embedding-only rate (0: skip)")
     p.add_argument("--all-relevant", action="store_true",
                    help="force every article relevant + a report (judge still runs): e5, entities, assign on all")
@@ -652,11 +730,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.data.is_file():
         print(f"benchmark data not found: {args.data}", file=sys.stderr)
         return 2
-    result = run(args)
+    result = run_assign_only(args) if args.assign_only else run(args)
     out = args.out or RESULTS / (result["date"] + (f"-{args.label}" if args.label else "") + ".json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
-    print_table(result)
+    if not args.assign_only:
+        print_table(result)
     print(f"wrote {out}")
     return 0
 

@@ -41,11 +41,22 @@ def members_since(items: Sequence[StreamItem], settings: ClusterSettings) -> dat
 
 
 def build_index(settings: ClusterSettings, doc_freq: DocFreq,
-                members: Iterable[tuple[str, str, datetime, np.ndarray, dict[str, int]]]) -> IncidentIndex:
-    """An index of already-assigned articles; their terms are already counted in `doc_freq`."""
-    index = IncidentIndex(settings, doc_freq)
-    for key, incident_id, published_at, vector, terms in members:
-        index.add(Member(key, incident_id, published_at, vector, terms), count_terms=False)
+                members: Iterable[tuple[str, str, datetime, np.ndarray, dict[str, int]]],
+                index: IncidentIndex | None = None) -> IncidentIndex:
+    """An index of already-assigned articles whose terms are already counted in `doc_freq`, restored in bulk.
+
+    Pass the index kept from an earlier cycle as `index` to extend it instead: members it already holds are
+    skipped (their frozen weights stay), the others are added, and it takes `doc_freq` as its document
+    frequencies. The dense index of the pruned path is built here when the index is large enough.
+    """
+    if index is None:
+        index = IncidentIndex(settings, doc_freq)
+    elif index.settings != settings:
+        raise ValueError("the kept index was built with other cluster settings")
+    index.doc_freq = doc_freq
+    index.extend(Member(key, incident_id, published_at, vector, terms)
+                 for key, incident_id, published_at, vector, terms in members)
+    index.prepare()
     return index
 
 

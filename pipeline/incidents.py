@@ -1,13 +1,17 @@
 """Incident clustering: join each new article to a known incident or open a new one (hybrid dense + tf-idf + time).
 
-Pure: numpy only; never imports prefect, duckdb, warehouse or flows. Uses publication times only, never the clock.
+Pure: numpy and faiss only; never imports prefect, duckdb, warehouse or flows. Uses publication times only, never
+the clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -15,7 +19,18 @@ import numpy.typing as npt
 from pipeline.lexical import ENTITY_PREFIX, DocFreq
 
 FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
 _SECONDS_PER_DAY = 86_400.0
+
+# Inverted-file index of the dense vectors (pruned path only; recall on e5 vectors: benchmarks/bench_throughput.py
+# --ann-recall): _ANN_LISTS k-means cells trained once on up to _ANN_TRAIN members, a query scans the ann_probes
+# nearest cells. Chosen over HNSW because it builds about 20x faster here (0.03 vs 0.7 ms a vector on a loaded
+# 2-core machine) and adds cheaply. Members added after the last sync are searched by brute force until _ANN_BATCH
+# of them have gathered, then added in one call.
+_ANN_LISTS = 256
+_ANN_TRAIN = 16_384
+_ANN_BATCH = 1024
+_RESCORE_CHUNK = 32  # pruned path: candidates whose full lexical score is computed per step, best bound first
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,17 @@ class ClusterSettings:
     similarity does); negative: same as decay_floor."""
     top_k: int = 1
     """An incident's score is the mean of its top_k member scores (1 = single link)."""
+    prune_min_members: int = 4096
+    """With at least this many members inside the window, score only candidates (the dense_candidates nearest by
+    an approximate index, plus members sharing a rare query term) instead of every member; 0 always prunes
+    (tests, benchmarks). Below it, every member in the window is scored exactly."""
+    dense_candidates: int = 64
+    """Pruned path: how many nearest members (by dense cosine, approximate) become candidates."""
+    lexical_candidate_rows: int = 1024
+    """Pruned path: members holding the query's rarest terms become candidates, rarest term first, until their
+    posting lists reach this many rows (common words alone cannot make a member win)."""
+    ann_probes: int = 16
+    """Pruned path: how many of the dense index's 256 cells a query scans; higher is slower and closer to exact."""
 
     def __post_init__(self) -> None:
         if self.window_days <= 0 or self.decay_days <= 0:
@@ -65,6 +91,10 @@ class ClusterSettings:
             raise ValueError("dense_floor must be in [0, 1)")
         if self.top_k < 1:
             raise ValueError("top_k must be at least 1")
+        if self.prune_min_members < 0 or self.lexical_candidate_rows < 0:
+            raise ValueError("prune_min_members and lexical_candidate_rows must be >= 0")
+        if self.dense_candidates < 1 or self.ann_probes < 1:
+            raise ValueError("dense_candidates and ann_probes must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -89,23 +119,38 @@ class Assignment:
     """Key of the member that scored best within the best incident (None if there was no candidate)."""
 
 
-class _Posting:
-    """The members holding one term and their frozen tf-idf weights, in growable numpy arrays."""
+class _Buffer:
+    """A growable numpy array (rows along axis 0), doubled when full so appends cost amortised O(1)."""
 
-    __slots__ = ("rows", "weights", "size")
+    __slots__ = ("data", "size")
 
-    def __init__(self) -> None:
-        self.rows = np.zeros(4, dtype=np.int64)
-        self.weights = np.zeros(4, dtype=np.float64)
+    def __init__(self, dtype: type[np.generic], width: int | None = None, fill: float = 0) -> None:
+        shape = (16,) if width is None else (16, width)
+        self.data: npt.NDArray[Any] = np.full(shape, fill, dtype=dtype)
         self.size = 0
 
-    def append(self, row: int, weight: float) -> None:
-        if self.size == self.rows.size:
-            self.rows = np.concatenate([self.rows, np.zeros_like(self.rows)])
-            self.weights = np.concatenate([self.weights, np.zeros_like(self.weights)])
-        self.rows[self.size] = row
-        self.weights[self.size] = weight
-        self.size += 1
+    def reserve(self, size: int, fill: float = 0) -> None:
+        if size > self.data.shape[0]:
+            grown = np.full((max(size, 2 * self.data.shape[0]), *self.data.shape[1:]), fill, dtype=self.data.dtype)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+
+    def extend(self, values: npt.ArrayLike) -> None:
+        values = np.asarray(values)
+        end = self.size + values.shape[0]
+        self.reserve(end)
+        self.data[self.size : end] = values
+        self.size = end
+
+    @property
+    def view(self) -> npt.NDArray[Any]:
+        return self.data[: self.size]
+
+
+def _cosines(vectors: FloatArray, query: FloatArray) -> FloatArray:
+    """Row-wise dot products. einsum, not BLAS: OpenBLAS's threaded sgemv costs a flat ~12 ms per call when the
+    cores are busy (thread hand-off), whatever the size; einsum is single-threaded and 0.25 ms for 1.6k rows."""
+    return np.einsum("ij,j->i", vectors, query)
 
 
 def _days(when: datetime) -> float:
@@ -115,109 +160,438 @@ def _days(when: datetime) -> float:
 
 
 class IncidentIndex:
-    """Members of recent incidents, scored against a new article in one vectorised pass.
+    """Members of recent incidents, scored against a new article.
 
     `add` remembers a member and, by default, counts its terms into the shared DocFreq (the stream's document
-    frequencies); pass `count_terms=False` when restoring members whose terms a persisted DocFreq already counts.
-    Each member's tf-idf vector is frozen when it is added (idf as of then), so members never need re-weighting.
+    frequencies); `extend` restores many members in bulk whose terms a persisted DocFreq already counts. Each
+    member's tf-idf vector is frozen when it is added (idf as of then), so members never need re-weighting. The
+    index only grows: keep it between cycles and `extend` it with the members it does not hold yet (`key in index`).
+
+    Storage: the vectors (float32 rows), each member's term ids and frozen weights (flat arrays with offsets, for
+    exact lexical scores of any set of members), and per term the rows holding it (posting lists, used to find
+    members sharing a rare term and whether any member in the window shares a term at all).
     """
 
     def __init__(self, settings: ClusterSettings, doc_freq: DocFreq) -> None:
         self.settings = settings
         self.doc_freq = doc_freq
         self._keys: list[str] = []
+        self._rows: dict[str, int] = {}
         self._incident_ids: list[str] = []
         self._incident_row: dict[str, int] = {}
-        self._member_incident = np.zeros(0, dtype=np.int64)
-        self._times = np.zeros(0, dtype=np.float64)
-        self._vectors: FloatArray | None = None
-        self._n = 0
-        self._postings: dict[str, _Posting] = {}
+        self._incident_members: list[list[int]] = []
+        self._member_incident = _Buffer(np.int64)
+        self._times = _Buffer(np.float64)
+        self._vectors: _Buffer | None = None
+        self._offsets = _Buffer(np.int64)  # member i's terms are _term_ids[_offsets[i]:_offsets[i + 1]]
+        self._offsets.extend([0])
+        self._term_ids = _Buffer(np.int32)
+        self._term_weights = _Buffer(np.float64)
+        self._t_min = math.inf
+        self._t_max = -math.inf
+        # Vocabulary of member terms: id -> name, name -> id, and per id the posting list and time range.
+        self._vocab: dict[str, int] = {}
+        self._names: list[str] = []
+        self._postings: list[array[int]] = []  # rows holding the term, ascending
+        self._posting_weights: list[array[float]] = []  # their frozen weights for the term
+        self._term_size = _Buffer(np.int64)
+        self._term_first = _Buffer(np.float64, fill=math.inf)
+        self._term_last = _Buffer(np.float64, fill=-math.inf)
+        self._term_maxw = _Buffer(np.float64)  # the largest weight any member holds for the term
+        self._qvec = np.zeros(0, dtype=np.float64)  # query weights by term id; zero between calls
+        self._ann: Any = None  # faiss.IndexIVFFlat over rows [0, _ann_rows), built on first need
+        self._ann_rows = 0
 
     def __len__(self) -> int:
-        return self._n
+        return len(self._keys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def keys(self) -> Iterator[str]:
+        """Keys of the members held, in the order they were added."""
+        return iter(self._keys)
 
     def add(self, member: Member, *, count_terms: bool = True) -> None:
-        """Remember an assigned article; raises ValueError on a vector of the wrong dimension."""
-        vector = np.asarray(member.vector, dtype=np.float32).ravel()
-        if self._vectors is None:
-            self._vectors = np.zeros((16, vector.size), dtype=np.float32)
-            self._member_incident = np.zeros(16, dtype=np.int64)
-            self._times = np.zeros(16, dtype=np.float64)
-        elif vector.size != self._vectors.shape[1]:
-            raise ValueError(f"vector has {vector.size} dimensions, index has {self._vectors.shape[1]}")
-        if self._n == self._vectors.shape[0]:
-            grow = self._vectors.shape[0]
-            self._vectors = np.concatenate([self._vectors, np.zeros_like(self._vectors[:grow])])
-            self._member_incident = np.concatenate([self._member_incident, np.zeros(grow, dtype=np.int64)])
-            self._times = np.concatenate([self._times, np.zeros(grow, dtype=np.float64)])
-        row = self._n
-        incident = self._incident_row.setdefault(member.incident_id, len(self._incident_ids))
-        if incident == len(self._incident_ids):
-            self._incident_ids.append(member.incident_id)
-        self._vectors[row] = vector
-        self._member_incident[row] = incident
-        self._times[row] = _days(member.published_at)
-        self._keys.append(member.key)
-        self._n += 1
-
+        """Remember an assigned article; raises ValueError on a key already held or a vector of the wrong
+        dimension."""
+        if member.key in self._rows:
+            raise ValueError(f"member {member.key!r} is already in the index")
         if count_terms:
             self.doc_freq.add(member.terms)
-        for term, weight in self.doc_freq.weights(member.terms, entity_boost=self.settings.entity_boost).items():
-            posting = self._postings.get(term)
-            if posting is None:
-                posting = self._postings[term] = _Posting()
-            posting.append(row, weight)
+        self._append([member])
+
+    def extend(self, members: Iterable[Member]) -> int:
+        """Remember many assigned articles whose terms `doc_freq` already counts (restoring from the warehouse),
+        in a few vectorised steps; members whose key the index holds are skipped. Returns how many were added.
+        Raises ValueError on a vector of the wrong dimension."""
+        batch: list[Member] = []
+        seen: set[str] = set()
+        added = 0
+        for member in members:
+            if member.key in self._rows or member.key in seen:
+                continue
+            seen.add(member.key)
+            batch.append(member)
+            if len(batch) == 8192:  # bounded temporary memory
+                added += self._append(batch)
+                batch = []
+        return added + self._append(batch)
+
+    def prepare(self) -> None:
+        """Build the dense index now rather than on the first pruned `assign` (call after a bulk restore, so the
+        first article does not pay for it). No-op below prune_min_members members."""
+        if len(self) >= max(1, self.settings.prune_min_members):
+            self._sync_ann()
+
+    def nearest_keys(self, vector: FloatArray, k: int) -> list[str]:
+        """Keys of about the k members nearest by dense cosine as the pruned path finds them (approximate index
+        plus brute force over members not yet in it), best first; for measuring its recall. Ignores the window."""
+        if len(self) == 0:
+            return []
+        assert self._vectors is not None
+        query = np.asarray(vector, dtype=np.float32).ravel()
+        self._sync_ann()
+        self._ann.nprobe = self.settings.ann_probes
+        _, found = self._ann.search(query.reshape(1, -1), min(k, self._ann_rows))
+        rows = np.concatenate([found[0][found[0] >= 0], np.arange(self._ann_rows, len(self))])
+        rows = rows[np.argsort(-_cosines(self._vectors.data[rows], query), kind="stable")[:k]]
+        return [self._keys[int(r)] for r in rows]
 
     def assign(self, vector: FloatArray, terms: Mapping[str, int], published_at: datetime) -> Assignment:
-        """Score the article against every member within the window and pick the best incident. Does not add."""
+        """Score the article against the members within the window and pick the best incident. Does not add.
+
+        With fewer than prune_min_members members in the window every one is scored; otherwise only candidates:
+        the nearest members by dense cosine (approximate index) and the members sharing one of the query's rarest
+        terms. Candidates get the exact hybrid score, so a decision can differ from the exhaustive one only when
+        the best member is neither among the dense nearest nor shares a rare term.
+        """
         s = self.settings
-        if self._n == 0 or self._vectors is None:
+        n = len(self)
+        if n == 0:
             return Assignment(None, 0.0, None)
         t = _days(published_at)
-        delta = np.abs(self._times[: self._n] - t)
-        candidates = np.flatnonzero(delta <= s.window_days)
-        if candidates.size == 0:
-            return Assignment(None, 0.0, None)
+        every = t - self._t_min <= s.window_days and self._t_max - t <= s.window_days
+        window: IntArray | None = None  # rows inside the window (None: every row)
+        if not every:
+            window = np.flatnonzero(np.abs(self._times.view - t) <= s.window_days)
+            if window.size == 0:
+                return Assignment(None, 0.0, None)
 
         query = np.asarray(vector, dtype=np.float32).ravel()
-        every = candidates.size == self._n  # all members in the window: no gathered copy of the vectors
-        dense = (self._vectors[: self._n] if every else self._vectors[candidates]) @ query
-        dense = np.clip((dense - s.dense_floor) / (1.0 - s.dense_floor), 0.0, None)
-
-        in_window = delta <= s.window_days
-        lexical_all = np.zeros(self._n, dtype=np.float64)
-        words = shared = 0  # distinct plain words of the query, and those some candidate also has
-        for term, q_weight in self.doc_freq.weights(terms, entity_boost=s.entity_boost).items():
-            posting = self._postings.get(term)
-            plain = not term.startswith(ENTITY_PREFIX)
-            words += plain
-            if posting is not None:
-                rows = posting.rows[: posting.size]
-                lexical_all[rows] += q_weight * posting.weights[: posting.size]
-                shared += plain and (every or bool(in_window[rows].any()))
-        lexical = lexical_all[candidates]
-        coverage = shared / words if words else 0.0
+        weights = self.doc_freq.weights(terms, entity_boost=s.entity_boost)
+        vocab, size = self._vocab, self._term_size.data
+        known = [(vocab[term], w) for term, w in weights.items() if term in vocab and size[vocab[term]] > 0]
+        qids = np.fromiter((i for i, _ in known), dtype=np.int64, count=len(known))
+        qweights = np.fromiter((w for _, w in known), dtype=np.float64, count=len(known))
+        plain = np.fromiter((not self._names[i].startswith(ENTITY_PREFIX) for i, _ in known), dtype=bool,
+                            count=len(known))
+        words = sum(not term.startswith(ENTITY_PREFIX) for term in weights)
+        shared = self._shared_words(qids[plain], t, every)
 
         # A query in another language shares few terms with any candidate: its lexical score says little, so
         # weigh it by coverage and let the dense score carry the decision (the total weight stays the same).
+        coverage = shared / words if words else 0.0
         lexical_weight = s.lexical_weight
         if s.full_coverage > 0.0:
             lexical_weight *= min(1.0, coverage / s.full_coverage)
         if s.full_words > 0:
             lexical_weight *= min(1.0, words / s.full_words)
         scale = (s.dense_weight + s.lexical_weight) / (s.dense_weight + lexical_weight)
-        recency = np.exp(-delta[candidates] / s.decay_days)
+
+        if (n if window is None else window.size) >= s.prune_min_members:
+            found = self._candidates(query, qids, qweights, t, every)
+            if found is not None:
+                return self._best_candidate(*found, query, qids, qweights, t, lexical_weight, scale)
+        # exhaustive: every member in the window
+        lexical = self._lexical_all(qids, qweights)
+        if window is not None:
+            lexical = lexical[window]
+        dense, dense_decay, lexical_decay = self._evidence(window, query, t)
+        return self._pick(window, self._combine(dense, dense_decay, lexical, lexical_decay, lexical_weight, scale))
+
+    # ------------------------------------------------------------------ adding
+
+    def _append(self, members: list[Member]) -> int:
+        """Store members (terms already counted): frozen tf-idf weights computed as DocFreq.weights does,
+        bit for bit, but vectorised over the batch."""
+        if not members:
+            return 0
+        vectors = np.stack([np.asarray(m.vector, dtype=np.float32).ravel() for m in members])
+        if self._vectors is None:
+            self._vectors = _Buffer(np.float32, vectors.shape[1])
+        elif vectors.shape[1] != self._vectors.data.shape[1]:
+            raise ValueError(f"vector has {vectors.shape[1]} dimensions, index has {self._vectors.data.shape[1]}")
+        times = np.array([_days(m.published_at) for m in members], dtype=np.float64)
+
+        # Term ids and counts, flat over the batch (new terms join the vocabulary first). Plain lists and map():
+        # this loop is most of a bulk restore's time.
+        ids: list[int] = []
+        counts: list[int] = []
+        lengths = np.empty(len(members), dtype=np.int64)
+        vocab = self._vocab
+        for j, m in enumerate(members):
+            found = list(map(vocab.get, m.terms))
+            if None in found:
+                for term in m.terms:
+                    if term not in vocab:
+                        vocab[term] = len(self._names)
+                        self._names.append(term)
+                found = list(map(vocab.__getitem__, m.terms))
+            ids += found
+            counts += m.terms.values()
+            lengths[j] = len(found)
+        flat_ids = np.array(ids, dtype=np.int64)
+        flat_counts = np.array(counts, dtype=np.int64)
+        owner = np.repeat(np.arange(len(members)), lengths)
+        keep = flat_counts > 0  # DocFreq.weights skips non-positive counts
+        flat_ids, flat_counts, owner = flat_ids[keep], flat_counts[keep], owner[keep]
+
+        # w = (1 + log count) * idf (* entity_boost), then L2-normalised per member: the same float operations
+        # in the same order as DocFreq.weights, with math.log and DocFreq.idf on the distinct values only.
+        n_terms = len(self._names)
+        present = np.zeros(n_terms, dtype=bool)
+        present[flat_ids] = True
+        distinct = np.flatnonzero(present).tolist()
+        idf = np.zeros(n_terms, dtype=np.float64)
+        idf[distinct] = [self.doc_freq.idf(self._names[i]) for i in distinct]
+        top = int(flat_counts.max()) if flat_counts.size else 0
+        tf = np.array([0.0] + [1.0 + math.log(c) for c in range(1, top + 1)], dtype=np.float64)
+        w = tf[flat_counts] * idf[flat_ids]
+        if self.settings.entity_boost != 1.0:
+            entity = np.zeros(n_terms, dtype=bool)
+            entity[distinct] = [self._names[i].startswith(ENTITY_PREFIX) for i in distinct]
+            w = np.where(entity[flat_ids], w * self.settings.entity_boost, w)
+        norm = np.sqrt(np.bincount(owner, weights=w * w, minlength=len(members)))
+        keep = norm[owner] > 0.0  # a member whose weights are all zero has no lexical vector
+        w = w[keep] / norm[owner[keep]]
+        flat_ids, owner = flat_ids[keep], owner[keep]
+        lengths = np.bincount(owner, minlength=len(members))
+
+        first_row = len(self._keys)
+        rows = first_row + np.arange(len(members))
+        for m in members:
+            incident = self._incident_row.setdefault(m.incident_id, len(self._incident_ids))
+            if incident == len(self._incident_ids):
+                self._incident_ids.append(m.incident_id)
+                self._incident_members.append([])
+            self._incident_members[incident].append(len(self._keys))
+            self._rows[m.key] = len(self._keys)
+            self._keys.append(m.key)
+        self._member_incident.extend([self._incident_row[m.incident_id] for m in members])
+        self._times.extend(times)
+        self._vectors.extend(vectors)
+        self._offsets.extend(self._offsets.view[-1] + np.cumsum(lengths))
+        self._term_ids.extend(flat_ids.astype(np.int32))
+        self._term_weights.extend(w)
+        self._t_min = min(self._t_min, float(times.min()))
+        self._t_max = max(self._t_max, float(times.max()))
+
+        # Posting lists (rows ascending within each term) and each term's time range.
+        while len(self._postings) < n_terms:
+            self._postings.append(array("i"))
+            self._posting_weights.append(array("d"))
+        for buf, fill in ((self._term_size, 0.0), (self._term_first, math.inf), (self._term_last, -math.inf),
+                          (self._term_maxw, 0.0)):
+            buf.reserve(n_terms, fill)
+            buf.size = n_terms
+        if self._qvec.size < n_terms:
+            self._qvec = np.zeros(max(n_terms, 2 * self._qvec.size), dtype=np.float64)
+        entry_rows = rows[owner].astype(np.int32)
+        entry_times = times[owner]
+        postings, posting_weights = self._postings, self._posting_weights
+        if len(members) == 1:
+            row = int(rows[0])
+            for i, weight in zip(flat_ids.tolist(), w.tolist(), strict=True):
+                postings[i].append(row)
+                posting_weights[i].append(weight)
+        elif flat_ids.size:
+            order = np.argsort(flat_ids, kind="stable")
+            sorted_ids = flat_ids[order]
+            sorted_rows = entry_rows[order]
+            sorted_weights = w[order]
+            starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+            bounds = np.r_[starts, sorted_ids.size].tolist()
+            for k, i in enumerate(sorted_ids[starts].tolist()):
+                postings[i].frombytes(sorted_rows[bounds[k] : bounds[k + 1]].tobytes())
+                posting_weights[i].frombytes(sorted_weights[bounds[k] : bounds[k + 1]].tobytes())
+        self._term_size.data[:n_terms] += np.bincount(flat_ids, minlength=n_terms)
+        np.minimum.at(self._term_first.data, flat_ids, entry_times)
+        np.maximum.at(self._term_last.data, flat_ids, entry_times)
+        np.maximum.at(self._term_maxw.data, flat_ids, w)
+        return len(members)
+
+    def _sync_ann(self) -> None:
+        """Build the dense index (k-means cells trained on an even sample of the members; again whenever the
+        index has grown fourfold while it has fewer than _ANN_LISTS cells), or add the members that arrived since,
+        once there are _ANN_BATCH of them."""
+        import faiss  # deferred: small indexes never need it
+
+        assert self._vectors is not None
+        n = len(self)
+        if self._ann is not None and self._ann.nlist < _ANN_LISTS and n >= 4 * self._ann_rows:
+            self._ann, self._ann_rows = None, 0
+        if self._ann is None:
+            dim = self._vectors.data.shape[1]
+            lists = min(_ANN_LISTS, max(1, n // 16))
+            self._ann = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+            self._ann.cp.min_points_per_centroid = 1  # silence faiss's warning on small training sets
+            self._ann.cp.niter = 10  # cells only route the search: rough centroids do
+            sample = np.linspace(0, n - 1, min(n, _ANN_TRAIN)).astype(np.int64)
+            self._ann.train(np.ascontiguousarray(self._vectors.data[sample]))
+        if self._ann_rows == 0 or n - self._ann_rows >= _ANN_BATCH:
+            self._ann.add(np.ascontiguousarray(self._vectors.data[self._ann_rows : n]))
+            self._ann_rows = n
+
+    # ------------------------------------------------------------------ scoring
+
+    def _shared_words(self, plain_ids: IntArray, t: float, every: bool) -> int:
+        """How many of the query's known plain terms some member inside the window also holds."""
+        if every or plain_ids.size == 0:
+            return int(plain_ids.size)
+        w = self.settings.window_days
+        first = self._term_first.data[plain_ids]
+        last = self._term_last.data[plain_ids]
+        inside = (np.abs(first - t) <= w) | (np.abs(last - t) <= w)
+        straddle = ~inside & (first < t - w) & (last > t + w)  # members before and after: look at each one
+        times = self._times.view
+        for k in np.flatnonzero(straddle).tolist():
+            rows = np.array(self._postings[int(plain_ids[k])], dtype=np.int64)
+            inside[k] = bool((np.abs(times[rows] - t) <= w).any())
+        return int(np.count_nonzero(inside))
+
+    def _lexical_all(self, qids: IntArray, qweights: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """tf-idf cosine of every member with the query, from the query terms' posting lists (summed in query
+        term order, as members are only touched through the terms they share)."""
+        n = len(self)
+        if qids.size == 0:
+            return np.zeros(n, dtype=np.float64)
+        ids = qids.tolist()
+        rows = np.frombuffer(b"".join([self._postings[i] for i in ids]), dtype=np.int32)
+        weights = np.frombuffer(b"".join([self._posting_weights[i] for i in ids]), dtype=np.float64)
+        products = np.repeat(qweights, self._term_size.data[qids]) * weights
+        return np.bincount(rows, weights=products, minlength=n)
+
+    def _lexical_of(self, rows: IntArray, qids: IntArray, qweights: npt.NDArray[np.float64]
+                    ) -> npt.NDArray[np.float64]:
+        """tf-idf cosine of the members `rows` with the query, from each member's own stored terms."""
+        offsets = self._offsets.data
+        starts = offsets[rows]
+        lengths = offsets[rows + 1] - starts
+        owner = np.repeat(np.arange(rows.size), lengths)
+        entries = np.arange(owner.size) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        qvec = self._qvec  # the query laid out by term id (zero elsewhere, and again after this call)
+        qvec[qids] = qweights
+        products = qvec[self._term_ids.data[entries]] * self._term_weights.data[entries]
+        qvec[qids] = 0.0
+        return np.bincount(owner, weights=products, minlength=rows.size)
+
+    def _candidates(self, query: FloatArray, qids: IntArray, qweights: npt.NDArray[np.float64], t: float,
+                    every: bool) -> tuple[IntArray, npt.NDArray[np.float64], float] | None:
+        """Rows worth scoring (sorted, inside the window; whole incidents when top_k > 1), their lexical score from
+        the rare query terms alone, and a bound on what the other (common) query terms can add to any member.
+        None when the dense nearest are mostly outside the window (an index holding many stale members): then
+        every member in the window is scored."""
+        s = self.settings
+        self._sync_ann()
+        k = min(s.dense_candidates, self._ann_rows)
+        self._ann.nprobe = s.ann_probes
+        _, found = self._ann.search(query.reshape(1, -1), k)
+        dense_rows = found[0][found[0] >= 0]
+        if self._ann_rows < len(self):  # members not yet in the dense index: their own nearest, by brute force
+            assert self._vectors is not None
+            cosines = _cosines(self._vectors.data[self._ann_rows : len(self)], query)
+            top = min(s.dense_candidates, cosines.size)
+            nearest = np.argpartition(-cosines, top - 1)[:top] + self._ann_rows
+            dense_rows = np.concatenate([dense_rows, nearest])
+
+        # Rarest query terms first, while their posting lists fit the budget; their postings give candidates
+        # and an exact partial lexical score.
+        sizes = self._term_size.data[qids]
+        order = np.argsort(sizes, kind="stable")
+        n_rare = int(np.count_nonzero(np.cumsum(sizes[order]) <= s.lexical_candidate_rows))
+        rare, common = order[:n_rare], order[n_rare:]
+        ids = qids[rare].tolist()
+        rare_rows = np.frombuffer(b"".join([self._postings[i] for i in ids]), dtype=np.int32)
+        rare_weights = np.frombuffer(b"".join([self._posting_weights[i] for i in ids]), dtype=np.float64)
+        # Cauchy-Schwarz (unit member vectors) and each common term's largest member weight bound the rest.
+        common_bound = min(float(qweights[common] @ self._term_maxw.data[qids[common]]),
+                           float(np.sqrt(qweights[common] @ qweights[common])))
+
+        rows = np.unique(np.concatenate([dense_rows, rare_rows]))
+        if s.top_k > 1:  # whole incidents, so the mean of their top_k is exact
+            incidents = np.unique(self._member_incident.data[rows]).tolist()
+            rows = np.unique(np.concatenate([rows, *[np.asarray(self._incident_members[i]) for i in incidents]]))
+        products = np.repeat(qweights[rare], sizes[rare]) * rare_weights
+        rare_lexical = np.bincount(np.searchsorted(rows, rare_rows), weights=products, minlength=rows.size)
+        if not every:
+            times = self._times.data
+            if np.count_nonzero(np.abs(times[dense_rows] - t) <= s.window_days) * 2 < dense_rows.size:
+                return None
+            inside = np.abs(times[rows] - t) <= s.window_days
+            rows, rare_lexical = rows[inside], rare_lexical[inside]
+        return rows, rare_lexical, common_bound
+
+    def _best_candidate(self, rows: IntArray, rare_lexical: npt.NDArray[np.float64], common_bound: float,
+                        query: FloatArray, qids: IntArray, qweights: npt.NDArray[np.float64], t: float,
+                        lexical_weight: float, scale: float) -> Assignment:
+        """The best of the candidates by exact hybrid score. Full lexical scores are computed best bound first,
+        a chunk at a time, until no remaining candidate's upper bound can reach the best score found: the result
+        is the same as scoring every candidate."""
+        if rows.size == 0:
+            return Assignment(None, 0.0, None)
+        dense, dense_decay, lexical_decay = self._evidence(rows, query, t)
+        if self.settings.top_k > 1:
+            lexical = self._lexical_of(rows, qids, qweights)
+            return self._pick(rows, self._combine(dense, dense_decay, lexical, lexical_decay, lexical_weight, scale))
+        bound_lexical = np.minimum(1.0, rare_lexical + common_bound)
+        bound = self._combine(dense, dense_decay, bound_lexical, lexical_decay, lexical_weight, scale)
+        bound = bound * (1.0 + 1e-9) + 1e-12  # rounding must not let an exact score pass its bound
+        order = np.argsort(-bound, kind="stable")
+        scores = np.full(rows.size, -np.inf)
+        best = -np.inf
+        for start in range(0, rows.size, _RESCORE_CHUNK):
+            chunk = order[start : start + _RESCORE_CHUNK]
+            if bound[chunk[0]] < best:
+                break
+            lexical = self._lexical_of(rows[chunk], qids, qweights)
+            scores[chunk] = self._combine(dense[chunk], dense_decay[chunk], lexical, lexical_decay[chunk],
+                                          lexical_weight, scale)
+            best = max(best, float(scores[chunk].max()))
+        return self._pick(rows, scores)
+
+    def _evidence(self, rows: IntArray | None, query: FloatArray, t: float
+                  ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Rescaled dense cosine of `rows` (None: every member) and the time factors of the dense and the
+        lexical parts."""
+        s = self.settings
+        assert self._vectors is not None
+        n = len(self)
+        vectors = self._vectors.data[:n] if rows is None else self._vectors.data[rows]
+        dense = _cosines(vectors, query)
+        dense = np.clip((dense - s.dense_floor) / (1.0 - s.dense_floor), 0.0, None)
+        times = self._times.data[:n] if rows is None else self._times.data[rows]
+        recency = np.exp(-np.abs(times - t) / s.decay_days)
         lexical_floor = s.decay_floor if s.lexical_decay_floor < 0.0 else s.lexical_decay_floor
-        member_score = scale * (
-            s.dense_weight * dense * (s.decay_floor + (1.0 - s.decay_floor) * recency)
-            + lexical_weight * lexical * (lexical_floor + (1.0 - lexical_floor) * recency)
-        )
-        incidents = self._member_incident[candidates]
+        return (dense, s.decay_floor + (1.0 - s.decay_floor) * recency,
+                lexical_floor + (1.0 - lexical_floor) * recency)
+
+    def _combine(self, dense: npt.NDArray[Any], dense_decay: npt.NDArray[np.float64],
+                 lexical: npt.NDArray[np.float64], lexical_decay: npt.NDArray[np.float64], lexical_weight: float,
+                 scale: float) -> npt.NDArray[np.float64]:
+        """Member scores: the time-decayed weighted sum (element-wise, so any subset scores the same)."""
+        s = self.settings
+        return scale * (s.dense_weight * dense * dense_decay + lexical_weight * lexical * lexical_decay)
+
+    def _pick(self, rows: IntArray | None, member_score: npt.NDArray[np.float64]) -> Assignment:
+        """The decision from the scores of `rows` (None: every member)."""
+        n = len(self)
+        incidents = self._member_incident.data[:n] if rows is None else self._member_incident.data[rows]
         best_incident, best_score = self._best_incident(incidents, member_score)
         in_best = np.flatnonzero(incidents == best_incident)
-        nearest = int(candidates[in_best[np.argmax(member_score[in_best])]])
-        incident_id = self._incident_ids[best_incident] if best_score >= s.threshold else None
+        nearest = int(in_best[np.argmax(member_score[in_best])])
+        nearest = nearest if rows is None else int(rows[nearest])
+        incident_id = self._incident_ids[best_incident] if best_score >= self.settings.threshold else None
         return Assignment(incident_id, float(best_score), self._keys[nearest])
 
     def _best_incident(self, incidents: npt.NDArray[np.int64], scores: npt.NDArray[np.float64]) -> tuple[int, float]:
@@ -237,4 +611,3 @@ class IncidentIndex:
         means = sums / counts
         i = int(np.argmax(means))
         return int(inc_sorted[starts[i]]), float(means[i])
-

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from pipeline.assign import build_index
 from pipeline.incidents import Assignment, ClusterSettings, IncidentIndex, Member
 from pipeline.lexical import ENTITY_PREFIX, DocFreq, extract_terms
 
@@ -237,3 +238,145 @@ def test_doc_freq_round_trips_through_rows() -> None:
     assert back.n_docs == 2
     assert back.df("drone") == 2 and back.df("poland") == 1 and back.df("missing") == 0
     assert back.weights({"drone": 1, "poland": 3}) == df.weights({"drone": 1, "poland": 3})
+
+
+# ---------------------------------------------------------------- pruned scoring and a kept index
+
+EXACT = ClusterSettings(full_words=0, prune_min_members=10**9)
+PRUNED = ClusterSettings(full_words=0, prune_min_members=0, dense_candidates=4, lexical_candidate_rows=40)
+"""Pruning forced on and made tight (4 dense candidates, 40 posting rows), so it leaves out most members."""
+
+_COMMON = ("police", "said", "report", "people", "city", "official", "night", "attack", "border", "minister",
+           "statement", "morning", "local", "region", "security", "army", "incident", "source", "week", "news")
+
+
+def same_decision(got: Assignment, want: Assignment) -> bool:
+    """Same incident to join or none; when joining, the same nearest member and score (up to rounding: terms are
+    summed in another order). Below the threshold the pruned path may report a lesser best member."""
+    if got.incident_id != want.incident_id:
+        return False
+    return want.incident_id is None or (got.nearest_key == want.nearest_key and got.score == pytest.approx(want.score))
+
+
+def stream(n_incidents: int = 60, per_incident: int = 6, seed: int = 3) -> list[Member]:
+    """A stream like the real one: incidents whose articles share a few rare names and many common words, e5-like
+    vectors (every cosine high, same-incident ones a little higher), spread over weeks; in publication order."""
+    rng = np.random.default_rng(seed)
+    base = rng.standard_normal(32)
+    out = []
+    for i in range(n_incidents):
+        centre = base + 0.9 * rng.standard_normal(32)
+        start = T0 + timedelta(hours=float(rng.uniform(0, 24 * 60)))
+        names = [f"{ENTITY_PREFIX}place{i}", f"{ENTITY_PREFIX}person{i}", f"place{i}", f"street{i % 7}"]
+        for j in range(per_incident):
+            vector = centre + 0.6 * rng.standard_normal(32)
+            picked = rng.choice(len(_COMMON), size=8, replace=False)
+            article_terms = {_COMMON[k]: int(rng.integers(1, 4)) for k in picked}
+            for name in names[: int(rng.integers(1, len(names) + 1))]:
+                article_terms[name] = int(rng.integers(1, 3))
+            when = start + timedelta(hours=float(rng.exponential(30.0)))
+            out.append(Member(f"a{i}-{j}", "", when, (vector / np.linalg.norm(vector)).astype(np.float32),
+                              article_terms))
+    return sorted(out, key=lambda m: (m.published_at, m.key))
+
+
+def test_pruned_path_makes_the_same_decisions_as_scoring_every_member() -> None:
+    exact, pruned = IncidentIndex(EXACT, DocFreq()), IncidentIndex(PRUNED, DocFreq())
+    joined = 0
+    for article in stream():
+        want = exact.assign(article.vector, article.terms, article.published_at)
+        got = pruned.assign(article.vector, article.terms, article.published_at)
+        assert same_decision(got, want), article.key
+        joined += want.incident_id is not None
+        incident = want.incident_id or article.key
+        for index in (exact, pruned):
+            index.add(Member(article.key, incident, article.published_at, article.vector, article.terms))
+    assert 100 < joined < len(exact) - 30  # the stream both joins and opens incidents
+
+
+def test_pruned_path_scores_whole_incidents_when_averaging_top_k() -> None:
+    settings = ClusterSettings(**{**EXACT.__dict__, "top_k": 2, "threshold": 0.4})
+    exact = IncidentIndex(settings, DocFreq())
+    pruned = IncidentIndex(ClusterSettings(**{**PRUNED.__dict__, "top_k": 2, "threshold": 0.4}), DocFreq())
+    for article in stream(n_incidents=30):
+        want = exact.assign(article.vector, article.terms, article.published_at)
+        assert same_decision(pruned.assign(article.vector, article.terms, article.published_at), want), article.key
+        for index in (exact, pruned):
+            index.add(Member(article.key, want.incident_id or article.key, article.published_at, article.vector,
+                             article.terms))
+
+
+def test_bulk_restore_weighs_terms_exactly_like_adding_one_by_one() -> None:
+    members = [Member(m.key, m.key.split("-")[0], m.published_at, m.vector, m.terms) for m in stream()]
+    doc_freq = DocFreq()
+    for m in members:
+        doc_freq.add(m.terms)
+    one_by_one = IncidentIndex(EXACT, doc_freq)
+    for m in members:
+        one_by_one.add(m, count_terms=False)
+    bulk = IncidentIndex(EXACT, doc_freq)
+    assert bulk.extend(members) == len(members)
+    for probe in stream(n_incidents=10, seed=9):
+        assert bulk.assign(probe.vector, probe.terms, probe.published_at) == one_by_one.assign(
+            probe.vector, probe.terms, probe.published_at)
+
+
+def test_kept_index_is_extended_with_only_the_members_it_lacks() -> None:
+    rows = [(m.key, m.key.split("-")[0], m.published_at, m.vector, dict(m.terms)) for m in stream()]
+    doc_freq = DocFreq()
+    for row in rows:
+        doc_freq.add(row[4])
+    kept = build_index(PRUNED, doc_freq, rows[:200])
+    assert len(kept) == 200 and rows[0][0] in kept and rows[250][0] not in kept
+    again = build_index(PRUNED, doc_freq, rows, index=kept)  # the next cycle reads every member again
+    assert again is kept
+    assert len(kept) == len(rows) and rows[250][0] in kept
+    assert list(kept.keys()) == [row[0] for row in rows]
+    fresh = build_index(PRUNED, doc_freq, rows)
+    for probe in stream(n_incidents=10, seed=9):
+        assert kept.assign(probe.vector, probe.terms, probe.published_at) == fresh.assign(
+            probe.vector, probe.terms, probe.published_at)
+    with pytest.raises(ValueError, match="other cluster settings"):
+        build_index(EXACT, doc_freq, rows, index=kept)
+
+
+def test_a_member_cannot_be_added_twice() -> None:
+    index = index_with(Member("pl-1", "pl", T0, DRONE, POLAND))
+    with pytest.raises(ValueError, match="already"):
+        index.add(Member("pl-1", "pl", T0, DRONE, POLAND))
+    assert index.extend([Member("pl-1", "pl", T0, DRONE, POLAND)]) == 0
+
+
+def test_pruned_path_still_excludes_members_outside_the_window() -> None:
+    settings = ClusterSettings(**{**SETTINGS.__dict__, "prune_min_members": 0, "dense_candidates": 1})
+    old = Member("pl-old", "pl-old", T0 - timedelta(days=SETTINGS.window_days + 1), DRONE, POLAND)
+    weaker = Member("pl-new", "pl-new", T0, unit(1.0, 0.4, 0.0, 0.0), POLAND)
+    index = index_with(old, settings=settings)
+    assert index.assign(DRONE, POLAND, T0) == Assignment(None, 0.0, None)
+    index.add(weaker)
+    assert index.assign(DRONE, POLAND, T0).nearest_key == "pl-new"  # the exact copy is too old to count
+
+
+def test_members_added_after_the_dense_index_was_built_are_candidates() -> None:
+    settings = ClusterSettings(**{**PRUNED.__dict__, "lexical_candidate_rows": 0})  # dense candidates only
+    members = stream()
+    index = IncidentIndex(settings, DocFreq())
+    for m in members[:-1]:
+        index.add(Member(m.key, m.key, m.published_at, m.vector, m.terms))
+    index.prepare()
+    last = members[-1]
+    index.add(Member(last.key, last.key, last.published_at, last.vector, last.terms))
+    assert index.nearest_keys(last.vector, 1) == [last.key]
+    assert index.assign(last.vector, last.terms, last.published_at).nearest_key == last.key
+
+
+def test_pruned_path_finds_a_candidate_whose_evidence_is_common_words() -> None:
+    # 40 dense candidates, scored a chunk at a time in order of their upper bound: the one sharing the query's
+    # (common) words is the least similar by vector, so only a bound that counts common words reaches it
+    settings = ClusterSettings(**{**SETTINGS.__dict__, "prune_min_members": 0, "dense_candidates": 40,
+                                  "lexical_candidate_rows": 0})
+    index = index_with(settings=settings)
+    for i in range(39):
+        index.add(Member(f"near-{i}", f"near-{i}", T0, unit(1.0, 0.30 + 0.001 * i, 0.0, 0.0), {"unrelated": 1}))
+    index.add(Member("words", "words", T0, unit(1.0, 0.40, 0.0, 0.0), POLAND))
+    assert index.assign(DRONE, POLAND, T0).nearest_key == "words"
