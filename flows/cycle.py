@@ -12,6 +12,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger, task
@@ -27,7 +28,7 @@ from pipeline.embed import E5_SMALL, MINILM, embedding_text
 from pipeline.entities import extract_entities, headline_names_event, judge_report
 from pipeline.errors import FeedMalformed, FetchFailed, TransientError
 from pipeline.extract import extract_article
-from pipeline.incidents import ClusterSettings
+from pipeline.incidents import ClusterSettings, IncidentIndex
 from pipeline.lexical import DocFreq
 from pipeline.models import Alert, Extraction, FeedEntry, FeedSource, IncidentRecord, Judgement, Page
 from pipeline.outbox import channel_wants
@@ -125,7 +126,10 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
 
         with ThreadPoolExecutor(max_workers=settings.fetch.concurrency) as pool:
             results = list(pool.map(one, due))
-    polls: list[store.FeedPoll] = []  # failed and unchanged feeds, recorded together at the end
+    # Every outcome is written at the end in one transaction (hundreds of feeds cost one commit, not hundreds).
+    polls: list[store.FeedPoll] = []
+    bodies: list[tuple[str, bytes, str | None, datetime]] = []
+    entries: list[FeedEntry] = []
     with _wh(settings) as con:
         for source, resp, parsed, error in results:
             polled = _now()
@@ -147,13 +151,15 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
                                             None))
                 report.feeds_not_modified += 1
                 continue
-            with store.transaction(con):
-                store.insert_feed_body(con, source.name, resp.body or b"", resp.content_type, polled)
-                report.new_entries += store.upsert_entries(con, parsed.entries, polled)
-                store.mark_feeds_polled(con, [store.FeedPoll(source.name, polled, "ok", parsed.bozo_reason, resp.etag,
-                                                              resp.last_modified, None)])
+            bodies.append((source.name, resp.body or b"", resp.content_type, polled))
+            entries.extend(parsed.entries)
+            polls.append(store.FeedPoll(source.name, polled, "ok", parsed.bozo_reason, resp.etag, resp.last_modified,
+                                        None))
             report.feeds_ok += 1
-        store.mark_feeds_polled(con, polls)
+        with store.transaction(con):  # a feed's new validators (ETag) are stored only together with its entries
+            store.insert_feed_bodies(con, bodies)
+            report.new_entries += store.upsert_entries(con, entries, _now())
+            store.mark_feeds_polled(con, polls)
     log.info("polled %d feeds: %d ok, %d not modified, %d failed, %d new entries", len(due), report.feeds_ok,
              report.feeds_not_modified, len(report.feeds_failed), report.new_entries)
 
@@ -251,22 +257,21 @@ def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_
     emb = resources.embedder(model, settings.embed.batch_size)
     batch = max(settings.embed.batch_size * 4, 64)
     done = 0
-    while True:
-        finished = producer_done is None or producer_done.is_set()  # read before looking: no article slips by
-        with _wh(settings) as con:
+    with _wh(settings) as con:  # one connection for the loop (the fetch stage's share the same open database)
+        while True:
+            finished = producer_done is None or producer_done.is_set()  # read before looking: no article slips by
             chunk = store.pending_embeddings(con, emb.name, relevant_only=relevant_only, limit=batch)
-        if chunk:
-            vectors = emb.encode([embedding_text(a.title, a.text, lead_words) for a in chunk])
-            with _wh(settings) as con:
+            if chunk:
+                vectors = emb.encode([embedding_text(a.title, a.text, lead_words) for a in chunk])
                 store.insert_embeddings(con, emb.name, [a.article_id for a in chunk], vectors, _now())
-            done += len(chunk)
-        elif finished:
-            break
-        else:
-            assert producer_done is not None
-            producer_done.wait(0.2)  # the fetch stage is still storing articles
-        if STOP.is_set():
-            break
+                done += len(chunk)
+            elif finished:
+                break
+            else:
+                assert producer_done is not None
+                producer_done.wait(0.2)  # the fetch stage is still storing articles
+            if STOP.is_set():
+                break
     if done:
         _logger().info("embedded %d articles with %s", done, emb.name)
     return done
@@ -295,6 +300,21 @@ def judge_articles(settings: Settings, report: CycleReport) -> None:
     report.relevant = sum(j.relevant for j in out)
 
 
+@dataclass
+class _KeptIndex:
+    """The incident index of the last cycle, kept in the process (`newswatch serve`, `eval`) so a cycle reads and
+    indexes only the members assigned since, instead of every member in the window (about a minute at 160k)."""
+
+    key: tuple[str, ClusterSettings, str]  # warehouse path, engine settings, model
+    index: IncidentIndex
+    saved_at: datetime  # assigned_at of the last save: members from then on are read again (held ones skipped)
+    fingerprint: tuple[int, int]  # store.assignment_fingerprint after the save: anything else changed -> rebuild
+
+
+_KEPT: dict[str, _KeptIndex] = {}
+_KEPT_LOCK = threading.Lock()
+
+
 @task(name="assign-incidents", cache_policy=NO_CACHE)
 def assign_incidents(settings: Settings, report: CycleReport) -> None:
     """Join each relevant article (publication order) to a known incident or open a new one."""
@@ -302,7 +322,8 @@ def assign_incidents(settings: Settings, report: CycleReport) -> None:
     model = cluster_model(engine)
     if model != settings.embed.model:  # the engine's own (multilingual) vectors, for relevant articles only
         report.embedded += _embed_pending(settings, model, engine.lede_words, relevant_only=True)
-    with _wh(settings) as con:
+    key = (str(Path(settings.warehouse.path).resolve()), engine, model)
+    with _KEPT_LOCK, _wh(settings) as con:
         pending = store.pending_assignments(con, model)
         if not pending:
             return
@@ -315,9 +336,15 @@ def assign_incidents(settings: Settings, report: CycleReport) -> None:
                  for a, v, j in pending]
         since = members_since(items, engine)
         assert since is not None
-        n_docs, rows = store.read_doc_freq(con)
-        doc_freq = DocFreq.from_rows(n_docs, rows)
-        index = build_index(engine, doc_freq, store.read_members(con, since, model))
+        kept = _KEPT.pop(key[0], None)  # dropped until this cycle's save succeeds
+        if kept is not None and kept.key == key and kept.fingerprint == store.assignment_fingerprint(con):
+            doc_freq = kept.index.doc_freq
+            index = build_index(engine, doc_freq, store.read_members(con, since, model, assigned_since=kept.saved_at),
+                                index=kept.index)
+        else:
+            n_docs, rows = store.read_doc_freq(con)
+            doc_freq = DocFreq.from_rows(n_docs, rows)
+            index = build_index(engine, doc_freq, store.read_members(con, since, model))
         records = assign_stream(index, items)
         by_id = {a.article_id: (a, j) for a, _, j in pending}
         incidents = []
@@ -326,7 +353,10 @@ def assign_incidents(settings: Settings, report: CycleReport) -> None:
                 article, judgement = by_id[r.article_id]
                 incidents.append(IncidentRecord(r.incident_id, article.title, article.article_id,
                                                 article.published_at, judgement.country, judgement.intruder))
-        store.save_assignments(con, incidents, records, (doc_freq.n_docs, doc_freq.changed_rows()), _now())
+        saved_at = _now()
+        store.save_assignments(con, incidents, records, (doc_freq.n_docs, doc_freq.changed_rows()), saved_at)
+        doc_freq.mark_saved()
+        _KEPT[key[0]] = _KeptIndex(key, index, saved_at, store.assignment_fingerprint(con))
     report.assigned = len(records)
     report.incidents_opened = len(incidents)
 
@@ -378,6 +408,11 @@ def publish_snapshot(settings: Settings, report: CycleReport | None = None) -> N
 STOP = threading.Event()
 
 
+def _ingest_pending(settings: Settings) -> bool:
+    with _wh(settings) as con:
+        return store.has_pending_ingest(con, _now(), settings.embed.model)
+
+
 def _fetch_and_embed(settings: Settings, report: CycleReport) -> None:
     """Fetch+extract in a worker while the model embeds what has been stored so far: the network and the
     parser wait behind the model instead of before it. The two stages meet only at the articles table."""
@@ -396,11 +431,16 @@ def monitor_cycle(settings: Settings) -> CycleReport:
     (warehouse busy past its timeout, model missing, bad config) raises. Stops between stages when STOP is set
     (each stage has committed its work, so the next cycle resumes where this one stopped)."""
     report = CycleReport()
+    ingest = True
     for stage in (register_channels, poll_feeds, _fetch_and_embed, judge_articles, assign_incidents, raise_alerts):
         if STOP.is_set():
             report.stopped = True
             return report
+        if stage in (_fetch_and_embed, judge_articles, assign_incidents) and not ingest:
+            continue  # a quiet cycle: nothing to fetch, embed, judge or assign (each task run costs Prefect time)
         stage(settings, report)
+        if stage is poll_feeds:
+            ingest = bool(report.new_entries) or _ingest_pending(settings)
     if not STOP.is_set():
         delivery = deliver_stage(settings)
         report.delivered = bool(delivery.sent or delivery.retrying or delivery.failed or delivery.digests_queued)

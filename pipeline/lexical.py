@@ -147,6 +147,10 @@ class DocFreq:
         """(term, df) rows of the terms counted since this object was built (what the warehouse must update)."""
         return sorted((term, self._df[term]) for term in self._changed)
 
+    def mark_saved(self) -> None:
+        """The changed rows were written: start counting changes afresh."""
+        self._changed.clear()
+
     @classmethod
     def from_rows(cls, n_docs: int, rows: Iterable[tuple[str, int]]) -> DocFreq:
         """Rebuild from n_docs and (term, df) rows as written by to_rows."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def test_bench_throughput_tiny_run(tmp_path: Path, prefect_harness: None) -> Non
     bench = _bench_module()
     out = tmp_path / "result.json"
     rc = bench.main(["--feeds", "3", "--items", "5", "--assign-sizes", "1000", "--reps", "1", "--queries", "5",
-                     "--e5-sample", "4", "--out", str(out), "--workdir", str(tmp_path / "work")])
+                     "--busy-reps", "2", "--out", str(out), "--workdir", str(tmp_path / "work")])
     assert rc == 0
     result = json.loads(out.read_text(encoding="utf-8"))
     for key in ("e2e_over_embed_ratio", "idle_over_busy_ratio", "idle_over_busy_ratio_500", "assign_ms_p50_1k",
@@ -41,3 +42,6 @@ def test_bench_throughput_tiny_run(tmp_path: Path, prefect_harness: None) -> Non
     assert result["busy"]["new_entries"] == 15
     assert result["idle"]["new_entries"] == 0 and result["idle"]["not_modified"] == 3  # every feed answered 304
     assert set(result["busy"]["stages_s"]) >= {"poll", "fetch_extract", "embed", "judge", "assign"}
+    assert len(result["reps"]) == 2 and all(r["busy"]["new_entries"] == 15 for r in result["reps"])  # fresh each
+    assert result["e2e_over_embed_ratio"] == statistics.median(result["e2e_over_embed_ratio_all"])
+    assert result["embed_only"]["texts"] == 15

@@ -23,7 +23,7 @@ FEEDS = {"baltic-wire": 11, "nordic-times": 8}  # two outlets of the dev corpus 
 
 # (kill point, what it interrupts); each run resumes what the previous one left
 KILL_POINTS = [
-    ("after:upsert_entries:2", "poll, inside the second feed's write transaction"),
+    ("after:upsert_entries:1", "poll, inside the write transaction of every feed"),
     ("before:pending_entries:1", "boundary poll -> fetch"),
     ("commit:save_articles:1", "fetch, inside a batch of articles' transaction"),
     ("before:pending_embeddings:1", "embed starting beside the fetch"),

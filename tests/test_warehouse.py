@@ -68,3 +68,49 @@ def test_a_held_file_is_reported_busy_after_the_timeout(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
     assert isinstance(duckdb.connect(str(path)), duckdb.DuckDBPyConnection)
+
+
+def test_the_assignment_fingerprint_changes_with_new_assignments_and_with_analyst_corrections(tmp_path: Path) -> None:
+    """A kept incident index (flows/cycle.py) is trusted only while the fingerprint it saw still holds."""
+    from datetime import UTC, datetime
+
+    from pipeline.models import AssignmentRecord, IncidentRecord
+
+    at = datetime(2025, 9, 10, 6, 0, tzinfo=UTC)
+    with store.open_warehouse(tmp_path / "nw.duckdb") as con:
+        empty = store.assignment_fingerprint(con)
+        incidents = [IncidentRecord(f"inc-{i}", f"Drones over {i}", f"a{i}", at, "Poland", "drone") for i in (1, 2)]
+        records = [AssignmentRecord(f"a{i}", f"inc-{i}", 1.0, None, True, {"drone": 1}) for i in (1, 2)]
+        store.save_assignments(con, incidents, records, (2, [("drone", 2)]), at)
+        saved = store.assignment_fingerprint(con)
+        assert saved != empty
+        assert store.assignment_fingerprint(con) == saved  # reading changes nothing
+        store.merge_incidents(con, "inc-1", "inc-2", reason="same night", actor="analyst", at=at)
+        assert store.assignment_fingerprint(con) != saved
+
+
+def test_pending_ingest_is_seen_at_every_stage_until_the_article_is_assigned(tmp_path: Path) -> None:
+    """A quiet cycle skips fetch/embed/judge/assign only when no stage has anything left (flows/cycle.py)."""
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from pipeline.models import AssignmentRecord, Extraction, FeedEntry, IncidentRecord, Judgement
+
+    now = datetime(2025, 9, 10, 6, 0, tzinfo=UTC)
+    model = "all-MiniLM-L6-v2"
+    entry = FeedEntry("a1", "wire", "g1", "http://wire.test/a1", "Drones over Rzeszow", "", now, "en")
+    with store.open_warehouse(tmp_path / "nw.duckdb") as con:
+        assert not store.has_pending_ingest(con, now, model)
+        store.upsert_entries(con, [entry], now)
+        assert store.has_pending_ingest(con, now, model)  # to fetch
+        store.save_articles(con, [store.FetchOutcome(entry, None, Extraction(
+            "ok", "", entry.title, "Drones crossed into Polish airspace overnight.", now, "en", "precision"), now)])
+        assert store.has_pending_ingest(con, now, model)  # to embed
+        store.insert_embeddings(con, model, ["a1"], np.ones((1, 384), dtype=np.float32), now)
+        assert store.has_pending_ingest(con, now, model)  # to judge
+        store.insert_judgements(con, [Judgement("a1", True, 1.0, "cue", True, "Poland", "drone")], now)
+        assert store.has_pending_ingest(con, now, model)  # to assign
+        store.save_assignments(con, [IncidentRecord("inc-1", entry.title, "a1", now, "Poland", "drone")],
+                               [AssignmentRecord("a1", "inc-1", 1.0, None, True, {"drone": 1})], (1, [("drone", 1)]), now)
+        assert not store.has_pending_ingest(con, now, model)

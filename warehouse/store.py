@@ -141,18 +141,24 @@ def _utc(value: datetime | None) -> datetime | None:
 # ---------------------------------------------------------------- feeds
 
 def upsert_feeds(con: duckdb.DuckDBPyConnection, sources: Sequence[FeedSource]) -> None:
-    """Register configured feeds (a changed URL resets the conditional-GET validators)."""
-    _bulk(con, "feeds", {"name": [s.name for s in sources], "url": [s.url for s in sources]},
+    """Register configured feeds (a changed URL resets the conditional-GET validators; a name given twice: the
+    last URL)."""
+    urls = {s.name: s.url for s in sources}
+    _bulk(con, "feeds", {"name": list(urls), "url": list(urls.values())},
           "ON CONFLICT (name) DO UPDATE SET "
           "etag = CASE WHEN feeds.url = excluded.url THEN feeds.etag END, "
           "last_modified = CASE WHEN feeds.url = excluded.url THEN feeds.last_modified END, url = excluded.url")
 
 
 def read_feed_states(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> list[FeedState]:
-    rows = con.execute(
-        "SELECT name, url, etag, last_modified, consecutive_failures, next_poll_at FROM feeds "
-        "WHERE list_contains(?, name) ORDER BY name", [list(names)],
-    ).fetchall()
+    # Keys go in as an Arrow table, never as a list parameter: duckdb binds a Python list element by element
+    # (about 5 ms each here, two failed optional imports apiece), seconds for a few hundred feeds.
+    with _arrow_rows(con, "_keys_feeds", {"k": list(names)}) as any_rows:
+        if not any_rows:
+            return []
+        rows = con.execute(
+            "SELECT name, url, etag, last_modified, consecutive_failures, next_poll_at FROM feeds "
+            "WHERE name IN (SELECT k FROM _keys_feeds) ORDER BY name").fetchall()
     return [FeedState(r[0], r[1], r[2], r[3], int(r[4]), _utc(r[5])) for r in rows]
 
 
@@ -195,19 +201,19 @@ def mark_feed_polled(
     mark_feeds_polled(con, [FeedPoll(name, polled_at, status, error, etag, last_modified, next_poll_at)])
 
 
-def insert_feed_body(con: duckdb.DuckDBPyConnection, feed: str, body: bytes, content_type: str | None,
-                     fetched_at: datetime) -> None:
-    """Keep a raw feed body (compressed) for replay; an identical body is stored once."""
-    digest = hashlib.sha256(body).hexdigest()
-    con.execute(
-        "INSERT INTO feed_bodies (feed, sha256, fetched_at, content_type, body_zlib) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [feed, digest, fetched_at, content_type, zlib.compress(body, 6)],
-    )
+def insert_feed_bodies(con: duckdb.DuckDBPyConnection, bodies: Sequence[tuple[str, bytes, str | None, datetime]]
+                       ) -> None:
+    """Keep raw feed bodies (feed, body, content type, fetched at), compressed, for replay; an identical body of a
+    feed is stored once."""
+    _bulk(con, "feed_bodies", {
+        "feed": [b[0] for b in bodies], "sha256": [hashlib.sha256(b[1]).hexdigest() for b in bodies],
+        "fetched_at": [b[3] for b in bodies], "content_type": [b[2] for b in bodies],
+        "body_zlib": [zlib.compress(b[1], 6) for b in bodies],
+    }, "ON CONFLICT DO NOTHING", casts={"content_type": "VARCHAR"})
 
 
 def upsert_entries(con: duckdb.DuckDBPyConnection, entries: Sequence[FeedEntry], seen_at: datetime) -> int:
-    """Insert entries not seen before (by entry_id); returns how many were new."""
+    """Insert entries not seen before (by entry_id), of any number of feeds; returns how many were new."""
     if not entries:
         return 0
     before = con.execute("SELECT count(*) FROM entries").fetchone()[0]  # type: ignore[index]
@@ -234,6 +240,22 @@ def pending_entries(con: duckdb.DuckDBPyConnection, now: datetime | None = None,
         "ORDER BY e.published_at NULLS LAST, e.entry_id LIMIT ?", [now or datetime.now(UTC), limit],
     ).fetchall()
     return [FeedEntry(r[0], r[1], r[2], r[3], r[4], r[5], _utc(r[6]), r[7]) for r in rows]
+
+
+def has_pending_ingest(con: duckdb.DuckDBPyConnection, now: datetime, model: str) -> bool:
+    """Whether any entry waits to be fetched (new, or a retry now due), any article for a `model` vector or a
+    judgement, or any relevant article for an incident: one query, so a quiet cycle can skip those stages."""
+    row = con.execute(
+        "SELECT EXISTS (SELECT 1 FROM entries e LEFT JOIN articles a ON a.article_id = e.entry_id "
+        "               WHERE a.article_id IS NULL OR (a.retry_at IS NOT NULL AND a.retry_at <= ?)) "
+        "OR EXISTS (SELECT 1 FROM articles a WHERE a.retry_at IS NULL AND NOT EXISTS "
+        "           (SELECT 1 FROM embeddings e WHERE e.article_id = a.article_id AND e.model = ?)) "
+        "OR EXISTS (SELECT 1 FROM embeddings e WHERE e.model = ? AND NOT EXISTS "
+        "           (SELECT 1 FROM judgements j WHERE j.article_id = e.article_id)) "
+        "OR EXISTS (SELECT 1 FROM judgements j WHERE j.relevant AND NOT EXISTS "
+        "           (SELECT 1 FROM incident_articles ia WHERE ia.article_id = j.article_id))",
+        [now, model, model]).fetchone()
+    return bool(row and row[0])
 
 
 @dataclass(frozen=True)
@@ -286,8 +308,11 @@ def save_article(con: duckdb.DuckDBPyConnection, entry: FeedEntry, page: Page | 
 
 def read_fetch_attempts(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -> dict[str, int]:
     """How many times each article's page was fetched so far (absent: never)."""
-    rows = con.execute("SELECT article_id, fetch_attempts FROM articles WHERE list_contains(?, article_id)",
-                       [list(article_ids)]).fetchall()
+    with _arrow_rows(con, "_keys_articles", {"k": list(article_ids)}) as any_rows:  # see read_feed_states
+        if not any_rows:
+            return {}
+        rows = con.execute("SELECT article_id, fetch_attempts FROM articles "
+                           "WHERE article_id IN (SELECT k FROM _keys_articles)").fetchall()
     return {r[0]: int(r[1]) for r in rows}
 
 
@@ -360,15 +385,26 @@ def pending_assignments(con: duckdb.DuckDBPyConnection, model: str) -> list[tupl
     ]
 
 
-def read_members(con: duckdb.DuckDBPyConnection, since: datetime, model: str
+def read_members(con: duckdb.DuckDBPyConnection, since: datetime, model: str, *, assigned_since: datetime | None = None
                  ) -> list[tuple[str, str, datetime, np.ndarray, dict[str, int]]]:
-    """Assigned articles published at or after `since`: (article_id, incident_id, published_at, vector, terms)."""
+    """Assigned articles published at or after `since` (and, with `assigned_since`, assigned at or after it: what
+    a kept index lacks): (article_id, incident_id, published_at, vector, terms), in publication order."""
     rows = con.execute(
         "SELECT ia.article_id, ia.incident_id, a.published_at, e.vector, ia.terms_json FROM incident_articles ia "
         "JOIN articles a USING (article_id) JOIN embeddings e USING (article_id) "
-        "WHERE a.published_at >= ? AND e.model = ? AND ia.incident_id IS NOT NULL ORDER BY a.published_at, ia.article_id", [since, model],
+        "WHERE a.published_at >= ? AND e.model = ? AND ia.incident_id IS NOT NULL "
+        "AND (?::TIMESTAMPTZ IS NULL OR ia.assigned_at >= ?::TIMESTAMPTZ) ORDER BY a.published_at, ia.article_id",
+        [since, model, assigned_since, assigned_since],
     ).fetchall()
     return [(r[0], r[1], _utc(r[2]), np.asarray(r[3], dtype=np.float32), json.loads(r[4])) for r in rows]  # type: ignore[misc]
+
+
+def assignment_fingerprint(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """(analyst corrections, assigned articles): changes whenever anything but a new assignment touches who is in
+    which incident (merge, split, a known incident, a restored file), so a kept index knows it is stale."""
+    row = con.execute("SELECT (SELECT count(*) FROM feedback), (SELECT count(*) FROM incident_articles)").fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 def read_doc_freq(con: duckdb.DuckDBPyConnection) -> tuple[int, list[tuple[str, int]]]:
@@ -545,12 +581,12 @@ def read_incident_facts(con: duckdb.DuckDBPyConnection, incident_ids: Sequence[s
 
     if not incident_ids:
         return []
-    rows = con.execute(
-        "SELECT i.incident_id, i.country, i.intruder, count(DISTINCT a.feed) FROM incidents i "
-        "LEFT JOIN incident_articles ia ON ia.incident_id = i.incident_id "
-        "LEFT JOIN articles a ON a.article_id = ia.article_id "
-        "WHERE list_contains(?, i.incident_id) GROUP BY ALL ORDER BY i.incident_id", [list(incident_ids)],
-    ).fetchall()
+    with _arrow_rows(con, "_keys_incidents", {"k": list(incident_ids)}):  # see read_feed_states
+        rows = con.execute(
+            "SELECT i.incident_id, i.country, i.intruder, count(DISTINCT a.feed) FROM incidents i "
+            "LEFT JOIN incident_articles ia ON ia.incident_id = i.incident_id "
+            "LEFT JOIN articles a ON a.article_id = ia.article_id "
+            "WHERE i.incident_id IN (SELECT k FROM _keys_incidents) GROUP BY ALL ORDER BY i.incident_id").fetchall()
     return [IncidentFacts(r[0], r[1], r[2], max(int(r[3]), 1)) for r in rows]
 
 
