@@ -70,6 +70,13 @@ class ClusterSettings:
     similarity does); negative: same as decay_floor."""
     top_k: int = 1
     """An incident's score is the mean of its top_k member scores (1 = single link)."""
+    conflict_penalty: float = 0.9
+    """A member whose incident has names of its own (entity terms no other incident's member has: its victims,
+    streets, villages) that the article names none of scores times this: another event of the same kind, not
+    a follow-up. Scaled towards 1 as the article's lexical weight shrinks (another language, a title-only stub),
+    since missing names say little there. 1 disables."""
+    conflict_names: int = 2
+    """The member needs at least this many names of its own before their absence counts against the article."""
     prune_min_members: int = 4096
     """With at least this many members inside the window, score only candidates (the dense_candidates nearest by
     an approximate index, plus members sharing a rare query term) instead of every member; 0 always prunes
@@ -91,6 +98,8 @@ class ClusterSettings:
             raise ValueError("dense_floor must be in [0, 1)")
         if self.top_k < 1:
             raise ValueError("top_k must be at least 1")
+        if not 0.0 <= self.conflict_penalty <= 1.0:
+            raise ValueError("conflict_penalty must be in [0, 1]")
         if self.prune_min_members < 0 or self.lexical_candidate_rows < 0:
             raise ValueError("prune_min_members and lexical_candidate_rows must be >= 0")
         if self.dense_candidates < 1 or self.ann_probes < 1:
@@ -199,6 +208,8 @@ class IncidentIndex:
         self._term_last = _Buffer(np.float64, fill=-math.inf)
         self._term_maxw = _Buffer(np.float64)  # the largest weight any member holds for the term
         self._qvec = np.zeros(0, dtype=np.float64)  # query weights by term id; zero between calls
+        self._entities: list[tuple[str, ...]] = []  # entity terms of each member row
+        self._entity_owner: dict[str, int] = {}  # entity term -> the only incident row holding it, -1 if several
         self._ann: Any = None  # faiss.IndexIVFFlat over rows [0, _ann_rows), built on first need
         self._ann_rows = 0
 
@@ -302,13 +313,14 @@ class IncidentIndex:
         if (n if window is None else window.size) >= s.prune_min_members:
             found = self._candidates(query, qids, qweights, t, every)
             if found is not None:
-                return self._best_candidate(*found, query, qids, qweights, t, lexical_weight, scale)
+                return self._best_candidate(*found, query, qids, qweights, t, lexical_weight, scale, terms)
         # exhaustive: every member in the window
         lexical = self._lexical_all(qids, qweights)
         if window is not None:
             lexical = lexical[window]
         dense, dense_decay, lexical_decay = self._evidence(window, query, t)
-        return self._pick(window, self._combine(dense, dense_decay, lexical, lexical_decay, lexical_weight, scale))
+        scores = self._combine(dense, dense_decay, lexical, lexical_decay, lexical_weight, scale)
+        return self._pick(window, self._penalise_conflicts(window, scores, terms, lexical_weight))
 
     # ------------------------------------------------------------------ adding
 
@@ -378,6 +390,11 @@ class IncidentIndex:
             self._incident_members[incident].append(len(self._keys))
             self._rows[m.key] = len(self._keys)
             self._keys.append(m.key)
+            entities = tuple(t for t, c in m.terms.items() if c > 0 and t.startswith(ENTITY_PREFIX))
+            self._entities.append(entities)
+            for term in entities:
+                if self._entity_owner.setdefault(term, incident) != incident:
+                    self._entity_owner[term] = -1
         self._member_incident.extend([self._incident_row[m.incident_id] for m in members])
         self._times.extend(times)
         self._vectors.extend(vectors)
@@ -534,7 +551,7 @@ class IncidentIndex:
 
     def _best_candidate(self, rows: IntArray, rare_lexical: npt.NDArray[np.float64], common_bound: float,
                         query: FloatArray, qids: IntArray, qweights: npt.NDArray[np.float64], t: float,
-                        lexical_weight: float, scale: float) -> Assignment:
+                        lexical_weight: float, scale: float, terms: Mapping[str, int]) -> Assignment:
         """The best of the candidates by exact hybrid score. Full lexical scores are computed best bound first,
         a chunk at a time, until no remaining candidate's upper bound can reach the best score found: the result
         is the same as scoring every candidate."""
@@ -543,7 +560,8 @@ class IncidentIndex:
         dense, dense_decay, lexical_decay = self._evidence(rows, query, t)
         if self.settings.top_k > 1:
             lexical = self._lexical_of(rows, qids, qweights)
-            return self._pick(rows, self._combine(dense, dense_decay, lexical, lexical_decay, lexical_weight, scale))
+            scores = self._combine(dense, dense_decay, lexical, lexical_decay, lexical_weight, scale)
+            return self._pick(rows, self._penalise_conflicts(rows, scores, terms, lexical_weight))
         bound_lexical = np.minimum(1.0, rare_lexical + common_bound)
         bound = self._combine(dense, dense_decay, bound_lexical, lexical_decay, lexical_weight, scale)
         bound = bound * (1.0 + 1e-9) + 1e-12  # rounding must not let an exact score pass its bound
@@ -555,8 +573,9 @@ class IncidentIndex:
             if bound[chunk[0]] < best:
                 break
             lexical = self._lexical_of(rows[chunk], qids, qweights)
-            scores[chunk] = self._combine(dense[chunk], dense_decay[chunk], lexical, lexical_decay[chunk],
-                                          lexical_weight, scale)
+            scores[chunk] = self._penalise_conflicts(rows[chunk], self._combine(
+                dense[chunk], dense_decay[chunk], lexical, lexical_decay[chunk], lexical_weight, scale),
+                terms, lexical_weight)  # a penalty only lowers a score: the bounds stay upper bounds
             best = max(best, float(scores[chunk].max()))
         return self._pick(rows, scores)
 
@@ -582,6 +601,28 @@ class IncidentIndex:
         """Member scores: the time-decayed weighted sum (element-wise, so any subset scores the same)."""
         s = self.settings
         return scale * (s.dense_weight * dense * dense_decay + lexical_weight * lexical * lexical_decay)
+
+    def _penalise_conflicts(self, rows: IntArray | None, scores: npt.NDArray[np.float64], terms: Mapping[str, int],
+                            lexical_weight: float) -> npt.NDArray[np.float64]:
+        """`scores` of `rows` (None: every member), with each member whose incident's own names (entity terms held
+        by no other incident) number at least conflict_names and none of which the article names multiplied by the
+        conflict penalty, in place. The penalty counts only as far as the article's lexical evidence does (none
+        for another language). Only members at or above the threshold are checked: with top_k 1 a lower one
+        cannot win, and a lowered score never rises above the unpenalised one."""
+        s = self.settings
+        if s.conflict_penalty >= 1.0 or s.lexical_weight <= 0.0:
+            return scores
+        penalty = 1.0 - (1.0 - s.conflict_penalty) * lexical_weight / s.lexical_weight
+        if penalty >= 1.0:
+            return scores
+        incidents = self._member_incident.data
+        for j in np.flatnonzero(scores >= s.threshold).tolist():
+            row = j if rows is None else int(rows[j])
+            incident = int(incidents[row])
+            own = [term for term in self._entities[row] if self._entity_owner[term] == incident]
+            if len(own) >= s.conflict_names and not any(terms.get(term, 0) > 0 for term in own):
+                scores[j] *= penalty
+        return scores
 
     def _pick(self, rows: IntArray | None, member_score: npt.NDArray[np.float64]) -> Assignment:
         """The decision from the scores of `rows` (None: every member)."""

@@ -380,3 +380,51 @@ def test_pruned_path_finds_a_candidate_whose_evidence_is_common_words() -> None:
         index.add(Member(f"near-{i}", f"near-{i}", T0, unit(1.0, 0.30 + 0.001 * i, 0.0, 0.0), {"unrelated": 1}))
     index.add(Member("words", "words", T0, unit(1.0, 0.40, 0.0, 0.0), POLAND))
     assert index.assign(DRONE, POLAND, T0).nearest_key == "words"
+
+
+def test_look_alike_naming_none_of_the_incidents_own_names_is_held_apart() -> None:
+    # same kind of event, same wording, close vector: only the names (the incident's own, held by no other
+    # incident) tell that this is another event, not a follow-up
+    settings = ClusterSettings(**{**SETTINGS.__dict__, "conflict_penalty": 0.9, "conflict_names": 2})
+    without = ClusterSettings(**{**SETTINGS.__dict__, "conflict_penalty": 1.0})
+    near = unit(1.0, 1.0, 0.0, 0.0)  # cosine 0.71: close enough to join on the shared wording alone
+    look_alike = terms(
+        "Drones cross border, jets scrambled",
+        "Jets scrambled after drones crossed the border overnight; debris fell near a farm in Kowale.",
+    )
+    follow_up = terms(
+        "Drones cross border, jets scrambled",
+        "Jets scrambled after drones crossed the border overnight; debris fell near Wyryki.",
+    )
+    held = index_with(Member("pl-1", "pl", T0, DRONE, POLAND), settings=settings)
+    plain = index_with(Member("pl-1", "pl", T0, DRONE, POLAND), settings=without)
+    later = T0 + timedelta(days=1)
+    assert plain.assign(near, look_alike, later).incident_id == "pl"
+    a = held.assign(near, look_alike, later)
+    assert a.incident_id is None
+    assert a.score == pytest.approx(0.9 * plain.assign(near, look_alike, later).score)
+    assert held.assign(near, follow_up, later).incident_id == "pl"  # one own name is enough
+
+
+def test_names_shared_with_another_incident_are_not_an_incidents_own() -> None:
+    settings = ClusterSettings(**{**SETTINGS.__dict__, "conflict_penalty": 0.9, "conflict_names": 2})
+    # a second incident names the same places, so "pl" has no names of its own and nothing can conflict
+    other = terms(
+        "Drones cross into Poland again",
+        "Polish jets scrambled after Russian drones crossed into Poland again; debris fell near Wyryki.",
+    )
+    index = index_with(
+        Member("pl-0", "pl-old", T0 - timedelta(days=13), SHOOTING, other),
+        Member("pl-1", "pl", T0, DRONE, POLAND),
+        settings=settings,
+    )
+    look_alike = terms(
+        "Drones cross border, jets scrambled",
+        "Jets scrambled after drones crossed the border overnight; debris fell near a farm in Kowale.",
+    )
+    assert index.assign(unit(1.0, 1.0, 0.0, 0.0), look_alike, T0 + timedelta(days=1)).incident_id == "pl"
+
+
+def test_conflict_penalty_must_be_a_factor() -> None:
+    with pytest.raises(ValueError, match="conflict_penalty"):
+        ClusterSettings(conflict_penalty=1.5)
