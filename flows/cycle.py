@@ -37,6 +37,23 @@ from pipeline.settings import Settings
 from warehouse import store
 
 
+def _limit_malloc_arenas(arenas: int = 2) -> None:
+    """Cap glibc's malloc arenas (by default up to 8 per core, one per busy thread): the fetch pool's threads
+    would each keep freed page buffers in an arena of their own, hundreds of MB of resident memory over a long
+    run. No-op where glibc's mallopt is missing."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
+_limit_malloc_arenas()
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -277,27 +294,32 @@ def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_
     return done
 
 
+# Articles judged (and committed) per transaction.
+JUDGE_BATCH = 500
+
+
 @task(name="judge-articles", cache_policy=NO_CACHE)
 def judge_articles(settings: Settings, report: CycleReport) -> None:
     """Decide relevance to the topic and extract the violated state and intruder for each new article."""
     model = resources.topic_model(settings.topic.path, settings.embed.model, settings.embed.batch_size)
     with _wh(settings) as con:
-        pending = store.pending_judgements(con, settings.embed.model)
-    out = []
-    for article, vector in pending:
-        rel = judge_relevance(model, article.title, article.text, vector)
-        if rel.relevant:
-            ents = extract_entities(model.topic, article.title, article.text)
-            check = judge_report(model.topic, article.url, article.title, article.text)
-            out.append(Judgement(article.article_id, True, rel.score, f"{rel.reason}; {check.reason}", check.report,
-                                 ents.country, ents.intruder))
-        else:
-            out.append(Judgement(article.article_id, False, rel.score, rel.reason, False, None, None))
-    if out:
-        with _wh(settings) as con:
+        while True:  # in batches: a backlog of thousands never sits in memory at once (texts + vectors)
+            pending = store.pending_judgements(con, settings.embed.model, limit=JUDGE_BATCH)
+            if not pending:
+                break
+            out = []
+            for article, vector in pending:
+                rel = judge_relevance(model, article.title, article.text, vector)
+                if rel.relevant:
+                    ents = extract_entities(model.topic, article.title, article.text)
+                    check = judge_report(model.topic, article.url, article.title, article.text)
+                    out.append(Judgement(article.article_id, True, rel.score, f"{rel.reason}; {check.reason}",
+                                         check.report, ents.country, ents.intruder))
+                else:
+                    out.append(Judgement(article.article_id, False, rel.score, rel.reason, False, None, None))
             store.insert_judgements(con, out, _now())
-    report.judged = len(out)
-    report.relevant = sum(j.relevant for j in out)
+            report.judged += len(out)
+            report.relevant += sum(j.relevant for j in out)
 
 
 @dataclass

@@ -347,12 +347,13 @@ def insert_embeddings(con: duckdb.DuckDBPyConnection, model: str, article_ids: S
             casts={"vector": "FLOAT[]"})
 
 
-def pending_judgements(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple[StoredArticle, np.ndarray]]:
-    """Embedded articles not judged yet, with their vectors, oldest first."""
+def pending_judgements(con: duckdb.DuckDBPyConnection, model: str, limit: int = 10_000
+                       ) -> list[tuple[StoredArticle, np.ndarray]]:
+    """Embedded articles not judged yet (at most `limit`), with their vectors, oldest first."""
     rows = con.execute(
         f"SELECT {_ARTICLE_COLS}, e.vector FROM articles a JOIN embeddings e USING (article_id) "
         "ANTI JOIN judgements j ON j.article_id = a.article_id WHERE e.model = ? "
-        "ORDER BY a.published_at, a.article_id", [model],
+        "ORDER BY a.published_at, a.article_id LIMIT ?", [model, limit],
     ).fetchall()
     return [(_article(r), np.asarray(r[8], dtype=np.float32)) for r in rows]
 
