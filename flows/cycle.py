@@ -4,12 +4,13 @@ Composition only: each task opens the warehouse for its unit of work, calls libr
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import threading
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -241,14 +242,24 @@ def _fetch_pending(settings: Settings, report: CycleReport) -> None:
                 report.articles[status] = report.articles.get(status, 0) + 1
             batch.clear()
 
+        # A bounded window of GETs in flight: a backlog of thousands never holds all its pages in memory at once
+        # (a finished future keeps its page until dropped).
+        todo = iter(pending)
+        inflight: set[Future[tuple[FeedEntry, Page | None, Extraction, bool]]] = set()
         with ThreadPoolExecutor(max_workers=settings.fetch.concurrency) as pool:
-            for fut in as_completed([pool.submit(one, e) for e in pending]):
-                entry, page, extraction, transient = fut.result()
-                now = _now()
-                retry_at = _page_retry_at(settings, attempts.get(entry.entry_id, 0), now) if transient else None
-                batch.append(store.FetchOutcome(entry, page, extraction, now, retry_at))
-                if len(batch) >= FETCH_SAVE_BATCH:
-                    save()
+            while True:
+                for entry in itertools.islice(todo, settings.fetch.concurrency * 4 - len(inflight)):
+                    inflight.add(pool.submit(one, entry))
+                if not inflight:
+                    break
+                finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    entry, page, extraction, transient = fut.result()
+                    now = _now()
+                    retry_at = _page_retry_at(settings, attempts.get(entry.entry_id, 0), now) if transient else None
+                    batch.append(store.FetchOutcome(entry, page, extraction, now, retry_at))
+                    if len(batch) >= FETCH_SAVE_BATCH:
+                        save()
             save()
     _logger().info("fetched %d articles: %s", len(pending), report.articles)
 
