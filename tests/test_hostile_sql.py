@@ -14,6 +14,12 @@ VETTED = {
     "catalog": "the name DuckDB gives the open database file (current_database())",
     "outbox": "an outbox table name, one of the keys of the constant _OUTBOX_KEYS",
     "key": "the idempotency-key column of that table, from _OUTBOX_KEYS",
+    # store._bulk: every call site passes literals (checked below)
+    "table": "_bulk: a table name, a string literal at every call site",
+    "', '.join(columns)": "_bulk: column names, the literal keys of a dict literal at every call site",
+    "select": "_bulk: those column names, with SQL types from a literal casts dict",
+    "view": "_bulk: '_rows_' + the table name",
+    "conflict": "_bulk: an ON CONFLICT clause, a string literal at every call site",
 }
 
 
@@ -40,3 +46,22 @@ def test_sql_text_never_interpolates_anything_but_vetted_constants() -> None:
         elif not isinstance(arg, ast.Constant):
             # a variable: must be a module-level literal or a parameter documented as analyst SQL (store.query)
             assert isinstance(arg, ast.Name) and arg.id in ("sql",), f"{name}:{line}: SQL from {ast.unparse(arg)}"
+
+
+def test_every_bulk_insert_names_its_table_columns_and_conflict_clause_as_literals() -> None:
+    """`store._bulk` puts its table, column names, casts and ON CONFLICT clause into SQL text: each must be a
+    literal where it is called, so rows (feed data) only ever travel as Arrow values."""
+    tree = ast.parse((PROJECT_ROOT / "warehouse" / "store.py").read_text(encoding="utf-8"))
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+             and n.func.id == "_bulk"]
+    assert len(calls) >= 8
+    for call in calls:
+        where = f"store.py:{call.lineno}"
+        table, columns, *rest = call.args[1:]
+        assert isinstance(table, ast.Constant) and isinstance(table.value, str), where
+        assert isinstance(columns, ast.Dict) and all(isinstance(k, ast.Constant) for k in columns.keys), where
+        for conflict in [*rest, *(k.value for k in call.keywords if k.arg == "conflict")]:
+            assert isinstance(conflict, ast.Constant) and isinstance(conflict.value, str), where
+        for casts in (k.value for k in call.keywords if k.arg == "casts"):
+            assert isinstance(casts, ast.Dict), where
+            assert all(isinstance(x, ast.Constant) for x in [*casts.keys, *casts.values]), where
