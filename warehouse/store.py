@@ -274,14 +274,13 @@ def save_articles(con: duckdb.DuckDBPyConnection, outcomes: Sequence[FetchOutcom
     A row with `retry_at` waits (later stages skip it until it is final); a refetch counts another attempt."""
     if not outcomes:
         return
-    fetched = [o for o in outcomes if o.page is not None]
+    fetched = [(o, o.page) for o in outcomes if o.page is not None]
     with transaction(con):
         _bulk(con, "pages", {
-            "entry_id": [o.entry.entry_id for o in fetched], "url": [o.entry.url for o in fetched],
-            "final_url": [o.page.final_url for o in fetched if o.page], "http_status": [o.page.status for o in fetched if o.page],
-            "content_type": [o.page.content_type for o in fetched if o.page],
-            "fetched_at": [o.fetched_at for o in fetched],
-            "html_zlib": [zlib.compress(o.page.html, 6) for o in fetched if o.page],
+            "entry_id": [o.entry.entry_id for o, _ in fetched], "url": [o.entry.url for o, _ in fetched],
+            "final_url": [p.final_url for _, p in fetched], "http_status": [p.status for _, p in fetched],
+            "content_type": [p.content_type for _, p in fetched], "fetched_at": [o.fetched_at for o, _ in fetched],
+            "html_zlib": [zlib.compress(p.html, 6) for _, p in fetched],
         }, "ON CONFLICT (entry_id) DO UPDATE SET final_url = excluded.final_url, http_status = excluded.http_status, "
            "content_type = excluded.content_type, fetched_at = excluded.fetched_at, html_zlib = excluded.html_zlib")
         _bulk(con, "articles", {
