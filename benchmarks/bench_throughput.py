@@ -28,6 +28,7 @@ Writes benchmarks/results/<YYYY-MM-DD>[-<label>].json (or --out) and prints a ta
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import dataclasses
 import gzip
@@ -359,7 +360,7 @@ def run_cycle(settings: Any, use_prefect: bool, timers: Timers, all_relevant: bo
     with instrument(timers, all_relevant):
         t0 = time.perf_counter()
         if use_prefect:
-            state = cycle.monitor_cycle(settings, return_state=True)
+            state = asyncio.run(cycle.monitor_cycle(settings, return_state=True))
             wall = time.perf_counter() - t0
             report = state.result()
             stages = task_run_seconds(state.state_details.flow_run_id)

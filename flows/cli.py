@@ -103,12 +103,13 @@ def _print_report(report: Any) -> None:
 
 def run_cycle(settings: Settings) -> Any:
     _quiet_prefect()
-    from flows.cycle import cluster_settings, monitor_cycle
+    from flows.cycle import cluster_settings
+    from flows.cycle import run_cycle as run_monitor_cycle
 
     cluster_settings(settings)  # a typo in [cluster] fails before any work
     if not settings.feeds:
         raise ConfigInvalid("config", "feeds", "no feeds configured (add [[feeds]] tables or include feeds.toml)")
-    return monitor_cycle(settings)
+    return run_monitor_cycle(settings)
 
 
 @main.command()

@@ -4,6 +4,7 @@ Composition only: each task opens the warehouse for its unit of work, calls libr
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import random
@@ -459,10 +460,14 @@ def _fetch_and_embed(settings: Settings, report: CycleReport) -> None:
 
 
 @flow(name="newswatch-cycle", log_prints=False, validate_parameters=False)
-def monitor_cycle(settings: Settings) -> CycleReport:
+async def monitor_cycle(settings: Settings) -> CycleReport:
     """One full monitor cycle. Feed and page failures are recorded, not raised; only a cycle that cannot run
     (warehouse busy past its timeout, model missing, bad config) raises. Stops between stages when STOP is set
-    (each stage has committed its work, so the next cycle resumes where this one stopped)."""
+    (each stage has committed its work, so the next cycle resumes where this one stopped).
+
+    An async flow whose stages are sync tasks run one after another: Prefect ends a sync flow by joining its
+    heartbeat thread, which sleeps in 1 s steps (about 1 s a cycle, half of an idle cycle's cost); an async flow
+    does not wait for it. Call `run_cycle` from sync code."""
     report = CycleReport()
     ingest = True
     for stage in (register_channels, poll_feeds, _fetch_and_embed, judge_articles, assign_incidents, raise_alerts):
@@ -479,6 +484,20 @@ def monitor_cycle(settings: Settings) -> CycleReport:
         report.delivered = bool(delivery.sent or delivery.retrying or delivery.failed or delivery.digests_queued)
     publish_snapshot(settings, report)
     return report
+
+
+def run_cycle(settings: Settings) -> CycleReport:
+    """Run `monitor_cycle` from sync code (the CLI, `serve`, the replay) on a fresh event loop. Not
+    `asyncio.run`: it would take over Ctrl-C and only cancel the flow at its next await, while the stages are
+    sync code that would run on; here Ctrl-C interrupts as in any sync call (`serve` installs its own handler)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(monitor_cycle(settings))
+    finally:
+        try:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -15,8 +15,8 @@ from pipeline.settings import load_settings
 
 
 @flow(name="newswatch-cycle-deployment")
-def cycle_entry(config: list[str]) -> dict[str, Any]:
-    report = monitor_cycle(load_settings([Path(c) for c in config]))
+async def cycle_entry(config: list[str]) -> dict[str, Any]:
+    report = await monitor_cycle(load_settings([Path(c) for c in config]))
     return {"alerts": len(report.alerts), "new_entries": report.new_entries, "failed_feeds": len(report.feeds_failed)}
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.corpus_server import CorpusServer
-from flows.cycle import monitor_cycle
+from flows.cycle import run_cycle
 from pipeline.evaluation import Decision, EvalReport, Label, evaluate_replay
 from pipeline.settings import FeedSettings, Settings
 from warehouse import store
@@ -55,7 +55,7 @@ def replay(corpus_dir: Path, settings: Settings, step_hours: float = 12.0, skip_
         steps = replay_steps(labels, step_hours, skip_empty)
         for n, clock in enumerate(steps, 1):
             server.set_clock(clock)
-            report = monitor_cycle(run_settings)
+            report = run_cycle(run_settings)
             if progress:
                 progress(n, len(steps), clock, report)
     channel = settings.alerts.channels[0].name

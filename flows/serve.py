@@ -121,7 +121,7 @@ def serve(
                     next_digest = next_digest_time(now, settings.digest.send_time, settings.digest.timezone)
                 if now >= next_cycle:
                     try:
-                        report = cycle.monitor_cycle(settings)
+                        report = cycle.run_cycle(settings)
                         stats.cycles += 1
                         if on_cycle:
                             on_cycle(stats.cycles, report)

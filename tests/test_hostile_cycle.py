@@ -58,7 +58,7 @@ PAGES = {  # page path -> v_articles.status
 
 @pytest.fixture(scope="module")
 def cycle(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    from flows.cycle import monitor_cycle
+    from flows.cycle import run_cycle
     from pipeline.settings import load_settings
 
     tmp = tmp_path_factory.mktemp("hostile-cycle")
@@ -75,7 +75,7 @@ def cycle(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> Iterator
             "digest": {"out_dir": str(tmp / "out")},
             "feeds": [{"name": n, "url": server.url(p)} for n, (p, _) in FEEDS.items()],
         })
-        report = monitor_cycle(settings)
+        report = run_cycle(settings)
         with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
             _, health = store.query(con, "SELECT feed, last_status, consecutive_failures, last_error, items_total "
                                          "FROM v_feed_health")
