@@ -4,8 +4,10 @@ total timeout, streamed size cap, conditional GET. httpx errors are translated h
 The address guard holds after DNS: an http request is sent to the very address that was checked (the URL is
 pinned to it, the Host header keeps the name), an https connection is bound to the name by its certificate, and
 in both cases the peer address of the open connection is checked again before the body is read. Bodies are
-decompressed here with a bounded output, so a gzip bomb stops at the size cap; a watchdog enforces the total
-time even on a server that trickles its headers.
+decompressed here with a bounded output, so a gzip bomb stops at the size cap. The total time of a GET holds even
+on a server that trickles its headers: every socket operation of a `make_client` client waits at most until the
+GET's deadline, so connections can be kept alive and reused (a conditional GET that answers 304 costs one round
+trip, not a new connection).
 
 Network I/O only; no parsing, no database.
 """
@@ -26,6 +28,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import httpcore
 import httpx
 
 from pipeline.errors import FeedUnavailable, FetchRefused
@@ -166,47 +169,50 @@ class _Decoder:
                 data = self._zlib.unconsumed_tail
 
 
-class _Watchdog:
-    """Shuts the connection down at the deadline, so even a server trickling its headers cannot hold a GET."""
+_DEADLINE = threading.local()  # .at: time.monotonic() by which the current thread's GET must be done
 
-    def __init__(self, seconds: float) -> None:
-        self.fired = False
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
-        self._timer.daemon = True
 
-    def trace(self, event: str, info: dict[str, Any]) -> None:
-        if event.endswith("connect_tcp.complete") or event.endswith("start_tls.complete"):
-            self.watch(info.get("return_value"))
+def _clamp(timeout: float | None, error: type[Exception]) -> float | None:
+    """`timeout` shortened to what is left of this thread's GET deadline; raises `error` once it has passed."""
+    at: float | None = getattr(_DEADLINE, "at", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise error("total time of the request used up")
+    return left if timeout is None else min(timeout, left)
 
-    def watch(self, stream: Any) -> None:
-        sock = stream.get_extra_info("socket") if stream is not None else None
-        if isinstance(sock, socket.socket):
-            with self._lock:
-                self._sockets.append(sock)
-                if self.fired:
-                    self._shutdown(sock)
 
-    @staticmethod
-    def _shutdown(sock: socket.socket) -> None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read, write and TLS handshake waits at most until the GET's deadline: a
+    server sending one byte a second cannot hold a GET past it, on a new or on a reused connection."""
 
-    def _fire(self) -> None:
-        with self._lock:
-            self.fired = True
-            for sock in self._sockets:
-                self._shutdown(sock)
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
 
-    def __enter__(self) -> _Watchdog:
-        self._timer.start()
-        return self
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
 
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _clamp(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname,
+                                                      _clamp(timeout, httpcore.ConnectTimeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        return _DeadlineStream(super().connect_tcp(host, port, _clamp(timeout, httpcore.ConnectTimeout),
+                                                   local_address, socket_options))
 
 
 def _peer_address(resp: httpx.Response) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -236,9 +242,7 @@ def fetch(
     Raises FeedUnavailable (transient: timeout, connection or protocol error, 5xx, 429) or FetchRefused
     (permanent: guard, size cap, bad encoding, other 4xx, redirect loop).
     """
-    # One connection per GET: a pooled keep-alive connection would be reused without a new connect, and the
-    # watchdog could not see (and so could not cut) a server trickling its headers on it.
-    headers = {"Connection": "close"}
+    headers: dict[str, str] = {}
     if etag:
         headers["If-None-Match"] = etag
     if last_modified:
@@ -246,7 +250,8 @@ def fetch(
     deadline = time.monotonic() + timeout_seconds
     current = url
     seen: set[str] = set()
-    with _Watchdog(timeout_seconds) as watchdog:
+    _DEADLINE.at = deadline  # every socket wait of a make_client client ends by then (_DeadlineStream)
+    try:
         for _hop in range(max_redirects + 1):
             pinned = resolve_url(current, allow_private_addresses)
             if current in seen:
@@ -259,9 +264,7 @@ def fetch(
                     # connect to the address just checked, not to whatever the name resolves to a moment later
                     target = httpx.URL(current).copy_with(host=pinned)
                     hop_headers["Host"] = urlsplit(current).netloc.rpartition("@")[2]
-                with client.stream("GET", target, headers=hop_headers, follow_redirects=False,
-                                   extensions={"trace": watchdog.trace}) as resp:
-                    watchdog.watch(resp.extensions.get("network_stream"))
+                with client.stream("GET", target, headers=hop_headers, follow_redirects=False) as resp:
                     peer = _peer_address(resp)
                     if peer is not None and not allow_private_addresses:
                         label = _forbidden_reason(peer)
@@ -300,13 +303,13 @@ def fetch(
             except httpx.DecodingError as exc:
                 raise FetchRefused(url, "bad_encoding", str(exc)) from exc
             except (httpx.TransportError, httpx.StreamError) as exc:
-                if watchdog.fired:
-                    raise FeedUnavailable(url, "timeout", f"not complete after {timeout_seconds:g} s") from exc
                 if isinstance(exc, httpx.RemoteProtocolError):
                     raise FeedUnavailable(url, "protocol_error", str(exc) or type(exc).__name__) from exc
                 raise FeedUnavailable(url, "connection_error", str(exc) or type(exc).__name__) from exc
             except httpx.InvalidURL as exc:
                 raise FetchRefused(url, "bad_url", str(exc)) from exc
+    finally:
+        _DEADLINE.at = None
     raise FetchRefused(url, "too_many_redirects", f"more than {max_redirects}")
 
 
@@ -317,10 +320,17 @@ def _tls_context() -> ssl.SSLContext:
 
 
 def make_client(timeout_seconds: float, user_agent: str) -> httpx.Client:
-    """An httpx client with per-phase timeouts; the caller closes it."""
+    """An httpx client with per-phase timeouts, keep-alive connections and `fetch`'s total-time limit on every
+    socket wait (a client made otherwise has only httpx's per-read timeouts); the caller closes it."""
+    transport = httpx.HTTPTransport(verify=_tls_context(), trust_env=False)
+    # httpx takes no network backend, so its pool is rebuilt with ours (same TLS context and default limits).
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=_tls_context(), max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0,
+        network_backend=_DeadlineBackend(),
+    )
     return httpx.Client(
         timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
         headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
+        transport=transport,
         trust_env=False,
-        verify=_tls_context(),
     )

@@ -47,11 +47,13 @@ def _date(days: int) -> str:
 
 
 class HostileServer:
-    """`with HostileServer() as s:` serves on 127.0.0.1; `s.url("/path")`, `s.hits["/path"]`."""
+    """`with HostileServer() as s:` serves on 127.0.0.1; `s.url("/path")`, `s.hits["/path"]`, `s.connections`
+    (TCP connections accepted)."""
 
     def __init__(self) -> None:
         self.routes: dict[str, Handler] = {}
         self.hits: dict[str, int] = {}
+        self.connections = 0
         self.held: dict[str, threading.Event] = {}
         self.arrived: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
@@ -62,6 +64,11 @@ class HostileServer:
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
                 pass
+
+            def setup(self) -> None:  # once per accepted connection
+                with server._lock:
+                    server.connections += 1
+                super().setup()
 
             def do_GET(self) -> None:  # noqa: N802
                 path = urlsplit(self.path).path
