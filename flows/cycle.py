@@ -291,7 +291,8 @@ def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_
             finished = producer_done is None or producer_done.is_set()  # read before looking: no article slips by
             chunk = store.pending_embeddings(con, emb.name, relevant_only=relevant_only, limit=batch)
             if chunk:
-                vectors = emb.encode([embedding_text(a.title, a.text, lead_words) for a in chunk])
+                vectors = emb.encode([embedding_text(a.title, a.text, lead_words) for a in chunk],
+                                     sharing_cpu=not finished)  # the fetch stage extracts pages beside it
                 store.insert_embeddings(con, emb.name, [a.article_id for a in chunk], vectors, _now())
                 done += len(chunk)
             elif finished:
