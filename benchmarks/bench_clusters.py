@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from pipeline.incidents import ClusterSettings, IncidentIndex, Member  # noqa: E402
-from pipeline.lexical import DocFreq, extract_terms  # noqa: E402
+from pipeline.lexical import DocFreq, extract_terms, is_follow_up  # noqa: E402
 from pipeline.scoring import score_clusters, score_first_story  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / "cache"
@@ -126,7 +126,7 @@ def run_engine(
     opened: set[str] = set()
     for doc, vec in zip(docs, vectors, strict=True):
         terms = terms_of(doc)
-        a = index.assign(vec, terms, doc.published_at)
+        a = index.assign(vec, terms, doc.published_at, follow_up=is_follow_up(doc.title))
         incident = a.incident_id or f"inc:{doc.key}"
         if a.incident_id is None:
             opened.add(doc.key)
@@ -165,8 +165,9 @@ def compare_pruned(docs: Sequence[Doc], vectors: np.ndarray, settings: ClusterSe
     out = {"articles": 0, "decisions_differ": 0, "joins": 0, "join_nearest_differs": 0, "below_nearest_differs": 0}
     for doc, vec in zip(docs, vectors, strict=True):
         terms = extract_terms(doc.title, doc.text, lead_words=settings.term_lead_words)
-        want = exact.assign(vec, terms, doc.published_at)
-        got = pruned.assign(vec, terms, doc.published_at)
+        follow_up = is_follow_up(doc.title)
+        want = exact.assign(vec, terms, doc.published_at, follow_up=follow_up)
+        got = pruned.assign(vec, terms, doc.published_at, follow_up=follow_up)
         out["articles"] += 1
         out["decisions_differ"] += got.incident_id != want.incident_id
         out["joins"] += want.incident_id is not None

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from pipeline.incidents import ClusterSettings, IncidentIndex, Member
-from pipeline.lexical import DocFreq, extract_terms
+from pipeline.lexical import DocFreq, extract_terms, is_follow_up
 from pipeline.models import AssignmentRecord, stable_id
 
 
@@ -71,7 +71,7 @@ def assign_stream(index: IncidentIndex, items: Sequence[StreamItem]) -> list[Ass
             index.doc_freq.add(terms)  # part of the stream's document frequencies, in no incident
             out.append(AssignmentRecord(item.key, None, 0.0, None, False, terms))
             continue
-        decision = index.assign(item.vector, terms, item.published_at)
+        decision = index.assign(item.vector, terms, item.published_at, follow_up=is_follow_up(item.title))
         opened = decision.incident_id is None and item.may_open
         incident_id = incident_id_for(item.key) if opened else decision.incident_id
         if incident_id is None:

@@ -68,6 +68,10 @@ class ClusterSettings:
     lexical_decay_floor: float = 0.8
     """Time-decay floor of the lexical part alone (shared rare names stay evidence for longer than topical
     similarity does); negative: same as decay_floor."""
+    follow_up_lift: float = 1.0
+    """Share of the time decay (dense and lexical parts) lifted when the article's headline names a later stage of
+    a story (an arrest, charge, plea, trial, verdict, sentence: `lexical.is_follow_up`): such reports come weeks or
+    months after the event, so the time between them and its first reports says little. 0 disables."""
     top_k: int = 1
     """An incident's score is the mean of its top_k member scores (1 = single link)."""
     conflict_penalty: float = 0.9
@@ -98,6 +102,8 @@ class ClusterSettings:
             raise ValueError("dense_floor must be in [0, 1)")
         if self.top_k < 1:
             raise ValueError("top_k must be at least 1")
+        if not 0.0 <= self.follow_up_lift <= 1.0:
+            raise ValueError("follow_up_lift must be in [0, 1]")
         if not 0.0 <= self.conflict_penalty <= 1.0:
             raise ValueError("conflict_penalty must be in [0, 1]")
         if self.prune_min_members < 0 or self.lexical_candidate_rows < 0:
@@ -269,8 +275,12 @@ class IncidentIndex:
         rows = rows[np.argsort(-_cosines(self._vectors.data[rows], query), kind="stable")[:k]]
         return [self._keys[int(r)] for r in rows]
 
-    def assign(self, vector: FloatArray, terms: Mapping[str, int], published_at: datetime) -> Assignment:
+    def assign(self, vector: FloatArray, terms: Mapping[str, int], published_at: datetime, *,
+               follow_up: bool = False) -> Assignment:
         """Score the article against the members within the window and pick the best incident. Does not add.
+
+        `follow_up`: the headline names a later stage of a story (`lexical.is_follow_up`); its time decay is lifted
+        by follow_up_lift.
 
         With fewer than prune_min_members members in the window every one is scored; otherwise only candidates:
         the nearest members by dense cosine (approximate index) and the members sharing one of the query's rarest
@@ -313,12 +323,13 @@ class IncidentIndex:
         if (n if window is None else window.size) >= s.prune_min_members:
             found = self._candidates(query, qids, qweights, t, every)
             if found is not None:
-                return self._best_candidate(*found, query, qids, qweights, t, lexical_weight, scale, terms)
+                return self._best_candidate(*found, query, qids, qweights, t, lexical_weight, scale, terms,
+                                            follow_up)
         # exhaustive: every member in the window
         lexical = self._lexical_all(qids, qweights)
         if window is not None:
             lexical = lexical[window]
-        dense, dense_decay, lexical_decay = self._evidence(window, query, t)
+        dense, dense_decay, lexical_decay = self._evidence(window, query, t, follow_up)
         scores = self._combine(dense, dense_decay, lexical, lexical_decay, lexical_weight, scale)
         return self._pick(window, self._penalise_conflicts(window, scores, terms, lexical_weight))
 
@@ -551,13 +562,14 @@ class IncidentIndex:
 
     def _best_candidate(self, rows: IntArray, rare_lexical: npt.NDArray[np.float64], common_bound: float,
                         query: FloatArray, qids: IntArray, qweights: npt.NDArray[np.float64], t: float,
-                        lexical_weight: float, scale: float, terms: Mapping[str, int]) -> Assignment:
+                        lexical_weight: float, scale: float, terms: Mapping[str, int], follow_up: bool
+                        ) -> Assignment:
         """The best of the candidates by exact hybrid score. Full lexical scores are computed best bound first,
         a chunk at a time, until no remaining candidate's upper bound can reach the best score found: the result
         is the same as scoring every candidate."""
         if rows.size == 0:
             return Assignment(None, 0.0, None)
-        dense, dense_decay, lexical_decay = self._evidence(rows, query, t)
+        dense, dense_decay, lexical_decay = self._evidence(rows, query, t, follow_up)
         if self.settings.top_k > 1:
             lexical = self._lexical_of(rows, qids, qweights)
             scores = self._combine(dense, dense_decay, lexical, lexical_decay, lexical_weight, scale)
@@ -579,10 +591,10 @@ class IncidentIndex:
             best = max(best, float(scores[chunk].max()))
         return self._pick(rows, scores)
 
-    def _evidence(self, rows: IntArray | None, query: FloatArray, t: float
+    def _evidence(self, rows: IntArray | None, query: FloatArray, t: float, follow_up: bool = False
                   ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Rescaled dense cosine of `rows` (None: every member) and the time factors of the dense and the
-        lexical parts."""
+        lexical parts (lifted towards 1 by follow_up_lift for a follow-up)."""
         s = self.settings
         assert self._vectors is not None
         n = len(self)
@@ -592,8 +604,12 @@ class IncidentIndex:
         times = self._times.data[:n] if rows is None else self._times.data[rows]
         recency = np.exp(-np.abs(times - t) / s.decay_days)
         lexical_floor = s.decay_floor if s.lexical_decay_floor < 0.0 else s.lexical_decay_floor
-        return (dense, s.decay_floor + (1.0 - s.decay_floor) * recency,
-                lexical_floor + (1.0 - lexical_floor) * recency)
+        dense_decay = s.decay_floor + (1.0 - s.decay_floor) * recency
+        lexical_decay = lexical_floor + (1.0 - lexical_floor) * recency
+        if follow_up and s.follow_up_lift > 0.0:
+            dense_decay += (1.0 - dense_decay) * s.follow_up_lift
+            lexical_decay += (1.0 - lexical_decay) * s.follow_up_lift
+        return dense, dense_decay, lexical_decay
 
     def _combine(self, dense: npt.NDArray[Any], dense_decay: npt.NDArray[np.float64],
                  lexical: npt.NDArray[np.float64], lexical_decay: npt.NDArray[np.float64], lexical_weight: float,

@@ -98,6 +98,31 @@ def extract_terms(title: str, text: str, *, lead_words: int = 150, title_repeat:
     return counts
 
 
+# Headline words naming a later stage of a story (arrest, charge, court, sentence), as word prefixes: reports like
+# these come weeks or months after the event they follow up (IncidentIndex.assign(follow_up=...)). English, then the
+# other languages the feeds carry (de, fr, pl, da, et). Not "appeal" ("police appeal for witnesses" opens a story).
+_FOLLOW_UP_PREFIXES = (
+    "charg", "arrest", "sentenc", "indict", "plead", "guilty", "convict", "trial", "jury", "juror", "verdict",
+    "courtroom", "courthouse", "judge", "hearing", "arraign", "testif", "testimon", "mistrial", "acquit",
+    "prosecut", "lawsuit", "prison", "parole", "accused", "manslaughter",
+    "angeklagt", "anklage", "verurteil", "prozess", "gericht", "festgenommen", "festnahme", "haftstrafe", "urteil",
+    "condamn", "inculp", "procès", "tribunal", "interpellé",
+    "oskarż", "skazan", "wyrok", "sąd", "zatrzyma", "aresztowa",
+    "dømt", "sigtet", "anholdt", "fængsel", "tiltal",
+    "kohtu", "süüdi", "vahistat", "mõisteti",
+)
+_FOLLOW_UP_WORDS = frozenset({"plea", "pleas", "court", "courts", "bail", "bond", "sued", "retten"})
+
+
+def is_follow_up(title: str) -> bool:
+    """Whether a headline names a later stage of a story: an arrest, charge, plea, trial, verdict or sentence."""
+    for m in _TOKEN.finditer(title):
+        word = m.group(0).lower()
+        if word in _FOLLOW_UP_WORDS or word.startswith(_FOLLOW_UP_PREFIXES):
+            return True
+    return False
+
+
 class DocFreq:
     """Streaming document frequencies: how many documents seen so far contain each term.
 

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.assign import build_index
 from pipeline.incidents import Assignment, ClusterSettings, IncidentIndex, Member
-from pipeline.lexical import ENTITY_PREFIX, DocFreq, extract_terms
+from pipeline.lexical import ENTITY_PREFIX, DocFreq, extract_terms, is_follow_up
 
 T0 = datetime(2025, 9, 10, 4, 0, tzinfo=UTC)
 SETTINGS = ClusterSettings(
@@ -198,6 +198,33 @@ def test_lexical_evidence_fades_slower_than_dense_similarity() -> None:
     dense_now = dense_only.assign(DRONE, POLAND, T0).score
     assert lexical_only.assign(SHOOTING, POLAND, later).score / lex_now > 0.85
     assert dense_only.assign(DRONE, POLAND, later).score / dense_now < 0.6
+
+
+@pytest.mark.parametrize("prune_min_members", [4096, 0])
+def test_follow_up_months_later_is_not_held_back_by_time(prune_min_members: int) -> None:
+    # an arrest or trial report comes months after the event: its headline says so, and the time decay is lifted
+    settings = ClusterSettings(**{**SETTINGS.__dict__, "window_days": 400.0, "prune_min_members": prune_min_members})
+    index = index_with(Member("pl-1", "pl", T0, DRONE, POLAND), settings=settings)
+    later = T0 + timedelta(days=90)
+    charged = terms("Man charged over drones that crossed into Poland near Wyryki",
+                    "Prosecutors charged a man over the Russian drones that crossed into Poland near Wyryki.")
+    vector = unit(1.0, 0.1, 1.0, 0.0)  # a longer report on the charges: dense cosine 0.7 to the first one
+    assert index.assign(vector, charged, later).incident_id is None
+    assert index.assign(vector, charged, later, follow_up=True).incident_id == "pl"
+    off = index_with(Member("pl-1", "pl", T0, DRONE, POLAND),
+                     settings=ClusterSettings(**{**settings.__dict__, "follow_up_lift": 0.0}))
+    assert off.assign(vector, charged, later, follow_up=True).incident_id is None
+
+
+def test_headline_naming_a_later_stage_of_a_story_is_a_follow_up() -> None:
+    for title in ("Man sentenced to 30 years in girl's killing", "Third suspect arrested in Hope Mills shooting",
+                  "Jury finds gang member guilty of murder", "Accused shooter pleads not guilty",
+                  "Judge declares mistrial in Crab Fest shooting", "Brothers to stand trial for January murders",
+                  "Prozess gegen mutmaßlichen Schützen beginnt", "Sąd skazał sprawcę strzelaniny"):
+        assert is_follow_up(title), title
+    for title in ("Four shot outside Willowbrook apartment", "Police appeal for witnesses after shooting",
+                  "Shots fired in a courtyard on Bailey Street", "Drones cross into Poland near Wyryki", ""):
+        assert not is_follow_up(title), title
 
 
 def test_terms_keep_names_and_numbers_and_drop_stop_words() -> None:
