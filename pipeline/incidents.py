@@ -72,6 +72,10 @@ class ClusterSettings:
     """Share of the time decay (dense and lexical parts) lifted when the article's headline names a later stage of
     a story (an arrest, charge, plea, trial, verdict, sentence: `lexical.is_follow_up`): such reports come weeks or
     months after the event, so the time between them and its first reports says little. 0 disables."""
+    follow_up_names: int = 3
+    """The lift is full for members sharing at least this many names (entity terms: a first name, a surname and
+    the full name count three) with the follow-up, and in proportion below: an arrest or trial report names the
+    people of its incident, not just the city. 0: no names needed."""
     top_k: int = 1
     """An incident's score is the mean of its top_k member scores (1 = single link)."""
     conflict_penalty: float = 0.9
@@ -104,6 +108,8 @@ class ClusterSettings:
             raise ValueError("top_k must be at least 1")
         if not 0.0 <= self.follow_up_lift <= 1.0:
             raise ValueError("follow_up_lift must be in [0, 1]")
+        if self.follow_up_names < 0:
+            raise ValueError("follow_up_names must be >= 0")
         if not 0.0 <= self.conflict_penalty <= 1.0:
             raise ValueError("conflict_penalty must be in [0, 1]")
         if self.prune_min_members < 0 or self.lexical_candidate_rows < 0:
@@ -280,7 +286,7 @@ class IncidentIndex:
         """Score the article against the members within the window and pick the best incident. Does not add.
 
         `follow_up`: the headline names a later stage of a story (`lexical.is_follow_up`); its time decay is lifted
-        by follow_up_lift.
+        by follow_up_lift towards the members sharing follow_up_names names with it.
 
         With fewer than prune_min_members members in the window every one is scored; otherwise only candidates:
         the nearest members by dense cosine (approximate index) and the members sharing one of the query's rarest
@@ -319,17 +325,17 @@ class IncidentIndex:
         if s.full_words > 0:
             lexical_weight *= min(1.0, words / s.full_words)
         scale = (s.dense_weight + s.lexical_weight) / (s.dense_weight + lexical_weight)
+        lift = self._follow_up_lift(qids[~plain]) if follow_up else None
 
         if (n if window is None else window.size) >= s.prune_min_members:
             found = self._candidates(query, qids, qweights, t, every)
             if found is not None:
-                return self._best_candidate(*found, query, qids, qweights, t, lexical_weight, scale, terms,
-                                            follow_up)
+                return self._best_candidate(*found, query, qids, qweights, t, lexical_weight, scale, terms, lift)
         # exhaustive: every member in the window
         lexical = self._lexical_all(qids, qweights)
         if window is not None:
             lexical = lexical[window]
-        dense, dense_decay, lexical_decay = self._evidence(window, query, t, follow_up)
+        dense, dense_decay, lexical_decay = self._evidence(window, query, t, lift)
         scores = self._combine(dense, dense_decay, lexical, lexical_decay, lexical_weight, scale)
         return self._pick(window, self._penalise_conflicts(window, scores, terms, lexical_weight))
 
@@ -562,14 +568,14 @@ class IncidentIndex:
 
     def _best_candidate(self, rows: IntArray, rare_lexical: npt.NDArray[np.float64], common_bound: float,
                         query: FloatArray, qids: IntArray, qweights: npt.NDArray[np.float64], t: float,
-                        lexical_weight: float, scale: float, terms: Mapping[str, int], follow_up: bool
-                        ) -> Assignment:
+                        lexical_weight: float, scale: float, terms: Mapping[str, int],
+                        lift: npt.NDArray[np.float64] | None) -> Assignment:
         """The best of the candidates by exact hybrid score. Full lexical scores are computed best bound first,
         a chunk at a time, until no remaining candidate's upper bound can reach the best score found: the result
         is the same as scoring every candidate."""
         if rows.size == 0:
             return Assignment(None, 0.0, None)
-        dense, dense_decay, lexical_decay = self._evidence(rows, query, t, follow_up)
+        dense, dense_decay, lexical_decay = self._evidence(rows, query, t, lift)
         if self.settings.top_k > 1:
             lexical = self._lexical_of(rows, qids, qweights)
             scores = self._combine(dense, dense_decay, lexical, lexical_decay, lexical_weight, scale)
@@ -591,10 +597,27 @@ class IncidentIndex:
             best = max(best, float(scores[chunk].max()))
         return self._pick(rows, scores)
 
-    def _evidence(self, rows: IntArray | None, query: FloatArray, t: float, follow_up: bool = False
+    def _follow_up_lift(self, name_ids: IntArray) -> npt.NDArray[np.float64] | None:
+        """Per member row, the share of its time decay a follow-up lifts: follow_up_lift, scaled down for members
+        sharing fewer than follow_up_names of the article's names (`name_ids`: its entity term ids). None: no lift."""
+        s = self.settings
+        if s.follow_up_lift <= 0.0:
+            return None
+        n = len(self)
+        if s.follow_up_names <= 0:
+            return np.full(n, s.follow_up_lift)
+        if name_ids.size == 0:
+            return None
+        ids = name_ids.tolist()
+        rows = np.frombuffer(b"".join([self._postings[i] for i in ids]), dtype=np.int32)
+        shared = np.bincount(rows, minlength=n).astype(np.float64)
+        return s.follow_up_lift * np.minimum(1.0, shared / s.follow_up_names)
+
+    def _evidence(self, rows: IntArray | None, query: FloatArray, t: float,
+                  lift: npt.NDArray[np.float64] | None = None
                   ) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Rescaled dense cosine of `rows` (None: every member) and the time factors of the dense and the
-        lexical parts (lifted towards 1 by follow_up_lift for a follow-up)."""
+        lexical parts (for a follow-up lifted towards 1 by `lift`, per member row; see _follow_up_lift)."""
         s = self.settings
         assert self._vectors is not None
         n = len(self)
@@ -606,9 +629,10 @@ class IncidentIndex:
         lexical_floor = s.decay_floor if s.lexical_decay_floor < 0.0 else s.lexical_decay_floor
         dense_decay = s.decay_floor + (1.0 - s.decay_floor) * recency
         lexical_decay = lexical_floor + (1.0 - lexical_floor) * recency
-        if follow_up and s.follow_up_lift > 0.0:
-            dense_decay += (1.0 - dense_decay) * s.follow_up_lift
-            lexical_decay += (1.0 - lexical_decay) * s.follow_up_lift
+        if lift is not None:
+            share = lift[:n] if rows is None else lift[rows]
+            dense_decay += (1.0 - dense_decay) * share
+            lexical_decay += (1.0 - lexical_decay) * share
         return dense, dense_decay, lexical_decay
 
     def _combine(self, dense: npt.NDArray[Any], dense_decay: npt.NDArray[np.float64],

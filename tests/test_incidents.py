@@ -216,6 +216,19 @@ def test_follow_up_months_later_is_not_held_back_by_time(prune_min_members: int)
     assert off.assign(vector, charged, later, follow_up=True).incident_id is None
 
 
+def test_follow_up_lift_needs_the_names_of_the_incident() -> None:
+    # a trial report months later that names none of the incident's people or places: time still counts
+    settings = ClusterSettings(**{**SETTINGS.__dict__, "window_days": 400.0})
+    index = index_with(Member("pl-1", "pl", T0, DRONE, POLAND), settings=settings)
+    later = T0 + timedelta(days=90)
+    other = terms("Man charged over drone flights near an airport",
+                  "Prosecutors charged a man over drone flights that closed the Kastrup airport.")
+    with_names = terms("Man charged over drones that crossed into Poland near Wyryki",
+                       "Prosecutors charged a man over the Russian drones that crossed into Poland near Wyryki.")
+    assert index.assign(DRONE, other, later, follow_up=True).score == index.assign(DRONE, other, later).score
+    assert index.assign(DRONE, with_names, later, follow_up=True).score > index.assign(DRONE, with_names, later).score
+
+
 def test_headline_naming_a_later_stage_of_a_story_is_a_follow_up() -> None:
     for title in ("Man sentenced to 30 years in girl's killing", "Third suspect arrested in Hope Mills shooting",
                   "Jury finds gang member guilty of murder", "Accused shooter pleads not guilty",
