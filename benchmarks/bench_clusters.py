@@ -126,7 +126,8 @@ def run_engine(
     opened: set[str] = set()
     for doc, vec in zip(docs, vectors, strict=True):
         terms = terms_of(doc)
-        a = index.assign(vec, terms, doc.published_at, follow_up=is_follow_up(doc.title))
+        follow_up = is_follow_up(doc.title, doc.text, lead_words=settings.follow_up_lead_words)
+        a = index.assign(vec, terms, doc.published_at, follow_up=follow_up)
         incident = a.incident_id or f"inc:{doc.key}"
         if a.incident_id is None:
             opened.add(doc.key)
@@ -165,7 +166,7 @@ def compare_pruned(docs: Sequence[Doc], vectors: np.ndarray, settings: ClusterSe
     out = {"articles": 0, "decisions_differ": 0, "joins": 0, "join_nearest_differs": 0, "below_nearest_differs": 0}
     for doc, vec in zip(docs, vectors, strict=True):
         terms = extract_terms(doc.title, doc.text, lead_words=settings.term_lead_words)
-        follow_up = is_follow_up(doc.title)
+        follow_up = is_follow_up(doc.title, doc.text, lead_words=settings.follow_up_lead_words)
         want = exact.assign(vec, terms, doc.published_at, follow_up=follow_up)
         got = pruned.assign(vec, terms, doc.published_at, follow_up=follow_up)
         out["articles"] += 1

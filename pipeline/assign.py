@@ -71,7 +71,8 @@ def assign_stream(index: IncidentIndex, items: Sequence[StreamItem]) -> list[Ass
             index.doc_freq.add(terms)  # part of the stream's document frequencies, in no incident
             out.append(AssignmentRecord(item.key, None, 0.0, None, False, terms))
             continue
-        decision = index.assign(item.vector, terms, item.published_at, follow_up=is_follow_up(item.title))
+        follow_up = is_follow_up(item.title, item.text, lead_words=index.settings.follow_up_lead_words)
+        decision = index.assign(item.vector, terms, item.published_at, follow_up=follow_up)
         opened = decision.incident_id is None and item.may_open
         incident_id = incident_id_for(item.key) if opened else decision.incident_id
         if incident_id is None:

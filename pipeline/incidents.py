@@ -72,6 +72,9 @@ class ClusterSettings:
     """Share of the time decay (dense and lexical parts) lifted when the article's headline names a later stage of
     a story (an arrest, charge, plea, trial, verdict, sentence: `lexical.is_follow_up`): such reports come weeks or
     months after the event, so the time between them and its first reports says little. 0 disables."""
+    follow_up_lead_words: int = 25
+    """Besides the headline, the first this many words of the text are searched for a later stage (the lead
+    sentence; pass to lexical.is_follow_up); 0: the headline only."""
     follow_up_names: int = 3
     """The lift is full for members sharing at least this many names (entity terms: a first name, a surname and
     the full name count three) with the follow-up, and in proportion below: an arrest or trial report names the
@@ -108,8 +111,8 @@ class ClusterSettings:
             raise ValueError("top_k must be at least 1")
         if not 0.0 <= self.follow_up_lift <= 1.0:
             raise ValueError("follow_up_lift must be in [0, 1]")
-        if self.follow_up_names < 0:
-            raise ValueError("follow_up_names must be >= 0")
+        if self.follow_up_names < 0 or self.follow_up_lead_words < 0:
+            raise ValueError("follow_up_names and follow_up_lead_words must be >= 0")
         if not 0.0 <= self.conflict_penalty <= 1.0:
             raise ValueError("conflict_penalty must be in [0, 1]")
         if self.prune_min_members < 0 or self.lexical_candidate_rows < 0:

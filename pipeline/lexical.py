@@ -114,9 +114,11 @@ _FOLLOW_UP_PREFIXES = (
 _FOLLOW_UP_WORDS = frozenset({"plea", "pleas", "court", "courts", "bail", "bond", "sued", "retten"})
 
 
-def is_follow_up(title: str) -> bool:
-    """Whether a headline names a later stage of a story: an arrest, charge, plea, trial, verdict or sentence."""
-    for m in _TOKEN.finditer(title):
+def is_follow_up(title: str, text: str = "", *, lead_words: int = 25) -> bool:
+    """Whether a headline, or the first `lead_words` words of the text (the lead sentence, for headlines that say
+    little), names a later stage of a story: an arrest, charge, plea, trial, verdict or sentence."""
+    lead = " ".join(text.split()[:lead_words]) if lead_words > 0 else ""
+    for m in _TOKEN.finditer(f"{title}\n{lead}"):
         word = m.group(0).lower()
         if word in _FOLLOW_UP_WORDS or word.startswith(_FOLLOW_UP_PREFIXES):
             return True

@@ -238,6 +238,11 @@ def test_headline_naming_a_later_stage_of_a_story_is_a_follow_up() -> None:
     for title in ("Four shot outside Willowbrook apartment", "Police appeal for witnesses after shooting",
                   "Shots fired in a courtyard on Bailey Street", "Drones cross into Poland near Wyryki", ""):
         assert not is_follow_up(title), title
+    # a headline that says little: the lead sentence decides, not the rest of the article
+    lead = "Prosecutors said on Monday that the man accused of the Wyryki shooting will stand trial in May."
+    assert is_follow_up("Wyryki update", lead)
+    assert not is_follow_up("Wyryki update", lead, lead_words=0)
+    assert not is_follow_up("Wyryki update", " ".join(["Police said a man was shot."] * 5 + [lead]))
 
 
 def test_terms_keep_names_and_numbers_and_drop_stop_words() -> None:
