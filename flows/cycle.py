@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import SyncClientContext
+from prefect.utilities.annotations import quote
 
 from flows import resources
 from flows.deliver import deliver_stage
@@ -430,31 +432,44 @@ def publish_snapshot(settings: Settings, report: CycleReport | None = None) -> N
     """Publish the analysts' read-only copy (docs/operations.md: readers never hold the live file). After a quiet
     cycle (`report` shows nothing ingested) a snapshot younger than warehouse.snapshot_max_age_minutes is kept:
     copying the whole file would be most of an idle cycle's cost."""
-    if report is not None and report.quiet():
-        snapshot = store.snapshot_path(settings.warehouse.path)
-        max_age = settings.warehouse.snapshot_max_age_minutes * 60.0
-        if snapshot.exists() and time.time() - snapshot.stat().st_mtime < max_age:
-            return
+    if report is not None and not _snapshot_due(settings, report):
+        return
     with _wh(settings) as con:
         store.publish_snapshot(con, settings.warehouse.path)
+
+
+def _snapshot_due(settings: Settings, report: CycleReport) -> bool:
+    """False after a quiet cycle while the snapshot is younger than warehouse.snapshot_max_age_minutes."""
+    if not report.quiet():
+        return True
+    snapshot = store.snapshot_path(settings.warehouse.path)
+    max_age = settings.warehouse.snapshot_max_age_minutes * 60.0
+    return not (snapshot.exists() and time.time() - snapshot.stat().st_mtime < max_age)
 
 
 # Set by `newswatch serve` on Ctrl-C / SIGTERM: the running cycle stops at the next stage boundary.
 STOP = threading.Event()
 
 
-def _ingest_pending(settings: Settings) -> bool:
+def _pending_work(settings: Settings, report: CycleReport) -> tuple[bool, bool]:
+    """After the poll: (anything to fetch, embed, judge or assign; any alert to raise). A quiet cycle skips the
+    stages with nothing to do: each task run costs Prefect bookkeeping, most of an idle cycle."""
     with _wh(settings) as con:
-        return store.has_pending_ingest(con, _now(), settings.embed.model)
+        ingest = bool(report.new_entries) or store.has_pending_ingest(con, _now(), settings.embed.model)
+        # an incident left unalerted (a crash after assign, or one a channel's filters skip) keeps the stage on
+        alerting = ingest or any(store.unalerted_incidents(con, c.name) for c in settings.alerts.channels) or any(
+            store.read_alerts(con, status="pending", channel=c.name) for c in settings.alerts.channels
+            if c.type == "log")
+    return ingest, alerting
 
 
 def _fetch_and_embed(settings: Settings, report: CycleReport) -> None:
     """Fetch+extract in a worker while the model embeds what has been stored so far: the network and the
     parser wait behind the model instead of before it. The two stages meet only at the articles table."""
     fetched = threading.Event()
-    fetching = fetch_articles.submit(settings, report, fetched)
+    fetching = fetch_articles.submit(quote(settings), quote(report), fetched)
     try:
-        embed_articles(settings, report, fetched)
+        embed_articles(quote(settings), quote(report), fetched)
     finally:
         fetching.wait()
     fetching.result()  # a fetch stage that could not run (warehouse busy) fails the cycle, as before
@@ -470,20 +485,33 @@ async def monitor_cycle(settings: Settings) -> CycleReport:
     heartbeat thread, which sleeps in 1 s steps (about 1 s a cycle, half of an idle cycle's cost); an async flow
     does not wait for it. Call `run_cycle` from sync code."""
     report = CycleReport()
-    ingest = True
-    for stage in (register_channels, poll_feeds, _fetch_and_embed, judge_articles, assign_incidents, raise_alerts):
-        if STOP.is_set():
-            report.stopped = True
-            return report
-        if stage in (_fetch_and_embed, judge_articles, assign_incidents) and not ingest:
-            continue  # a quiet cycle: nothing to fetch, embed, judge or assign (each task run costs Prefect time)
-        stage(settings, report)
-        if stage is poll_feeds:
-            ingest = bool(report.new_entries) or _ingest_pending(settings)
-    if not STOP.is_set():
-        delivery = deliver_stage(settings)
-        report.delivered = bool(delivery.sent or delivery.retrying or delivery.failed or delivery.digests_queued)
-    publish_snapshot(settings, report)
+    # Prefect walks every task argument looking for futures (500 feeds in the settings: tens of ms a task run):
+    # quoted, they are passed through as they are.
+    args = (quote(settings), quote(report))
+    # One Prefect API client for all the cycle's sync tasks; otherwise each task run builds its own (and a TLS
+    # context with it, ~25 ms).
+    with SyncClientContext.get_or_create():
+        ingest = alerting = True
+        for stage in (register_channels, poll_feeds, _fetch_and_embed, judge_articles, assign_incidents,
+                      raise_alerts):
+            if STOP.is_set():
+                report.stopped = True
+                return report
+            if stage in (_fetch_and_embed, judge_articles, assign_incidents) and not ingest:
+                continue  # a quiet cycle: nothing to fetch, embed, judge or assign
+            if stage is raise_alerts and not alerting:
+                continue
+            if stage is _fetch_and_embed:
+                _fetch_and_embed(settings, report)
+            else:
+                stage(*args)
+            if stage is poll_feeds:
+                ingest, alerting = _pending_work(settings, report)
+        if not STOP.is_set() and any(c.type != "log" for c in settings.alerts.channels):
+            delivery = deliver_stage(args[0])  # e-mail and webhook outboxes (the log channel was printed above)
+            report.delivered = bool(delivery.sent or delivery.retrying or delivery.failed or delivery.digests_queued)
+        if _snapshot_due(settings, report):
+            publish_snapshot(*args)
     return report
 
 
