@@ -25,7 +25,7 @@ from prefect.context import SyncClientContext
 from prefect.utilities.annotations import quote
 
 from flows import resources
-from flows.deliver import deliver_stage
+from flows.deliver import deliver_stage, delivery_channels
 from pipeline import alerts as alert_text
 from pipeline import feeds as feed_stage
 from pipeline import web
@@ -259,6 +259,7 @@ def _fetch_pending(settings: Settings, report: CycleReport) -> None:
 
 
 def _fetch_pending_on(con, settings: Settings, report: CycleReport) -> None:  # type: ignore[no-untyped-def]
+    """The fetch stage on the open connection `con` (see _fetch_pending)."""
     pending = store.pending_entries(con, _now())
     attempts = store.read_fetch_attempts(con, [e.entry_id for e in pending])
     if not pending:
@@ -331,7 +332,6 @@ def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_
                 vectors = emb.encode([embedding_text(a.title, a.text, lead_words) for a in chunk])
                 store.insert_embeddings(con, emb.name, [a.article_id for a in chunk], vectors, _now())
                 done += len(chunk)
-                del vectors
                 _release_freed_memory()
             elif finished:
                 break
@@ -544,7 +544,7 @@ async def monitor_cycle(settings: Settings) -> CycleReport:
                 stage(*args)
             if stage is poll_feeds:
                 ingest, alerting = _pending_work(settings, report)
-        if not STOP.is_set() and any(c.type != "log" for c in settings.alerts.channels):
+        if not STOP.is_set() and delivery_channels(settings):
             delivery = deliver_stage(args[0])  # e-mail and webhook outboxes (the log channel was printed above)
             report.delivered = bool(delivery.sent or delivery.retrying or delivery.failed or delivery.digests_queued)
         if _snapshot_due(settings, report):

@@ -219,6 +219,11 @@ def deliver_channel(settings: Settings, channel: AlertChannel, sender: ChannelSe
             return
 
 
+def delivery_channels(settings: Settings) -> list[Any]:
+    """The channels this stage delivers (e-mail, webhook); the log channel is printed by the alert stage."""
+    return [c for c in settings.alerts.channels if c.type != "log"]
+
+
 def deliver_outbox(settings: Settings, *, now: datetime | None = None, schedule_digest: bool = True,
                    digest_day: date | None = None, senders: dict[str, ChannelSender] | None = None,
                    rng: random.Random | None = None, retry_now: bool = False) -> DeliveryReport:
@@ -230,7 +235,7 @@ def deliver_outbox(settings: Settings, *, now: datetime | None = None, schedule_
     now = now or _now()
     rng = rng or random.Random()
     report = DeliveryReport()
-    channels = [c for c in settings.alerts.channels if c.type != "log"]
+    channels = delivery_channels(settings)
     if not channels:
         return report
     if schedule_digest and any(c.digest for c in channels):

@@ -117,7 +117,7 @@ _FOLLOW_UP_WORDS = frozenset({"plea", "pleas", "court", "courts", "bail", "bond"
 def is_follow_up(title: str, text: str = "", *, lead_words: int = 25) -> bool:
     """Whether a headline, or the first `lead_words` words of the text (the lead sentence, for headlines that say
     little), names a later stage of a story: an arrest, charge, plea, trial, verdict or sentence."""
-    lead = " ".join(text.split()[:lead_words]) if lead_words > 0 else ""
+    lead = " ".join(text.split(maxsplit=lead_words)[:lead_words]) if lead_words > 0 else ""
     for m in _TOKEN.finditer(f"{title}\n{lead}"):
         word = m.group(0).lower()
         if word in _FOLLOW_UP_WORDS or word.startswith(_FOLLOW_UP_PREFIXES):
