@@ -375,7 +375,7 @@ def run_cycle(settings: Any, use_prefect: bool, timers: Timers, all_relevant: bo
                 fn(*a)
                 stages[stage] = time.perf_counter() - t
 
-            timed("register", cycle.register_channels.fn, settings, report)
+            timed("register", cycle.register_channels, settings, report)
             timed("poll", cycle.poll_feeds.fn, settings, report)
             fetched = threading.Event()
             fetcher = threading.Thread(target=timed, args=("fetch_extract", cycle.fetch_articles.fn, settings, report,

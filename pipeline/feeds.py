@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import feedparser
-import httpx
 
 from pipeline import web
 from pipeline.errors import FeedMalformed
@@ -40,7 +39,7 @@ def plain_text(fragment: str) -> str:
 
 
 def fetch_feed(
-    client: httpx.Client, source: FeedSource, fetch: FetchSettings, etag: str | None, last_modified: str | None
+    client: web.Client, source: FeedSource, fetch: FetchSettings, etag: str | None, last_modified: str | None
 ) -> FeedResponse:
     """Conditional GET of one feed. Raises FeedUnavailable / FetchRefused (see pipeline.web.fetch)."""
     resp = web.fetch(

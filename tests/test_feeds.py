@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
+from pipeline import web
 from pipeline.errors import FeedMalformed, FetchRefused
 from pipeline.feeds import canonical_url, fetch_feed, parse_feed
 from pipeline.models import FeedSource
@@ -15,7 +15,7 @@ FETCH = FetchSettings(allow_private_addresses=True, timeout_seconds=5)
 
 def poll(server, path: str, etag: str | None = None):  # type: ignore[no-untyped-def]
     source = FeedSource(path.split("/")[0], f"{server.base_url}/{path}")
-    with httpx.Client() as client:
+    with web.make_client(FETCH.timeout_seconds, FETCH.user_agent) as client:
         return fetch_feed(client, source, FETCH, etag, None)
 
 

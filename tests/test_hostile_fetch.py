@@ -8,7 +8,6 @@ import resource
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from pipeline import web
@@ -17,7 +16,7 @@ from pipeline.extract import extract_article
 from pipeline.feeds import fetch_feed, parse_feed
 from pipeline.models import FeedSource, ParsedFeed
 from pipeline.settings import FetchSettings
-from tests.hostile_server import ILLFORMED, HostileServer, illformed_files
+from tests.hostile_server import ILLFORMED, HostileServer, PublicHostBackend, illformed_files, redirect
 
 FETCH = FetchSettings(allow_private_addresses=True, timeout_seconds=3, max_feed_bytes=2_000_000, max_redirects=5)
 
@@ -203,7 +202,7 @@ def test_extraction_of_hostile_bytes_answers_a_status(server: HostileServer) -> 
 
 @pytest.mark.parametrize("url", ["http://169.254.169.254/", "http://169.254.169.254/latest/meta-data/"])
 def test_the_cloud_metadata_address_is_refused_by_default(url: str) -> None:
-    with httpx.Client() as client, pytest.raises(FetchRefused, match="forbidden_address.*link-local") as info:
+    with web.make_client(2, "t") as client, pytest.raises(FetchRefused, match="forbidden_address.*link-local") as info:
         web.fetch(client, url, max_bytes=1000, timeout_seconds=2, max_redirects=3, allow_private_addresses=False)
     assert "allow_private_addresses" in info.value.detail
 
@@ -219,16 +218,12 @@ def test_the_local_server_is_refused_by_default_and_never_contacted(server: Host
 @pytest.mark.parametrize("target", ["http://169.254.169.254/latest/", "http://127.0.0.1:{port}/secret",
                                     "http://[::ffff:127.0.0.1]:{port}/secret", "http://0.0.0.0:{port}/secret"])
 def test_a_public_feed_redirecting_to_a_forbidden_address_is_refused(server: HostileServer, target: str) -> None:
-    location = target.format(port=server.port)
-
-    def public_hop(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(302, headers={"location": location})
-
-    with httpx.Client(transport=httpx.MockTransport(public_hop)) as client:
+    server.routes["/public-hop.xml"] = redirect(target.format(port=server.port))
+    with web.make_client(2, "t", network_backend=PublicHostBackend(server)) as client:
         with pytest.raises(FetchRefused, match="forbidden_address"):
-            web.fetch(client, "http://93.184.216.34/feed.xml", max_bytes=1000, timeout_seconds=2, max_redirects=3,
-                      allow_private_addresses=False)
-    assert server.hits.get("/secret", 0) == 0
+            web.fetch(client, "http://93.184.216.34/public-hop.xml", max_bytes=1000, timeout_seconds=2,
+                      max_redirects=3, allow_private_addresses=False)
+    assert server.hits.get("/public-hop.xml") and server.hits.get("/secret", 0) == 0
 
 
 def test_dns_rebinding_cannot_reach_loopback(server: HostileServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -257,7 +252,7 @@ def test_dns_rebinding_cannot_reach_loopback(server: HostileServer, monkeypatch:
 
     monkeypatch.setattr(socket, "getaddrinfo", rebinding)
     monkeypatch.setattr(socket, "create_connection", no_public_traffic)
-    with httpx.Client() as client, pytest.raises(Exception) as info:
+    with web.make_client(2, "t") as client, pytest.raises(Exception) as info:
         web.fetch(client, f"http://rebind.test:{server.port}/secret", max_bytes=1000, timeout_seconds=2,
                   max_redirects=0, allow_private_addresses=False)
     # the connection went to the checked (pinned) public address, not to loopback
@@ -266,19 +261,21 @@ def test_dns_rebinding_cannot_reach_loopback(server: HostileServer, monkeypatch:
 
 
 def test_the_connected_peer_is_checked_again(server: HostileServer) -> None:
-    """A connection that lands on a loopback address (here through a proxy on 127.0.0.1) is refused before the
-    body is read, whatever the URL said."""
-    server.routes.setdefault("http://93.184.216.34/feed.xml", server.routes["/good/feed.xml"])
-    with httpx.Client(proxy=server.base_url) as client, pytest.raises(FetchRefused, match="forbidden_address"):
-        web.fetch(client, "http://93.184.216.34/feed.xml", max_bytes=10_000, timeout_seconds=2, max_redirects=0,
-                  allow_private_addresses=False)
+    """A connection that lands on a loopback address (here a public URL delivered to 127.0.0.1, as a proxy or a
+    rebinding resolver would) is refused before the body is read, whatever the URL said."""
+    backend = PublicHostBackend(server, as_public=False)
+    with web.make_client(2, "t", network_backend=backend) as client:
+        with pytest.raises(FetchRefused, match="forbidden_address.*loopback"):
+            web.fetch(client, "http://93.184.216.34/good/feed.xml", max_bytes=10_000, timeout_seconds=2,
+                      max_redirects=0, allow_private_addresses=False)
+    assert backend.attempted == ["93.184.216.34"]
 
 
 @pytest.mark.parametrize("url, reason", [("ftp://example.org/feed", "bad_scheme"), ("file:///etc/passwd", "bad_scheme"),
                                          ("gopher://127.0.0.1:70/", "bad_scheme"), ("http:///nohost", "bad_url"),
                                          ("http://example.org:99999/", "bad_url")])
 def test_only_http_and_https_urls_with_a_host_are_fetched(url: str, reason: str) -> None:
-    with httpx.Client() as client, pytest.raises(FetchRefused) as info:
+    with web.make_client(2, "t") as client, pytest.raises(FetchRefused) as info:
         web.fetch(client, url, max_bytes=1000, timeout_seconds=2, max_redirects=0, allow_private_addresses=False)
     assert info.value.reason == reason
 
