@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -19,8 +20,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-import httpcore
 
 HOSTILE_DATA = Path(__file__).resolve().parent / "data" / "hostile"
 ILLFORMED = HOSTILE_DATA / "feedparser-illformed"
@@ -125,9 +124,9 @@ class HostileServer:
         self.httpd.server_close()
 
 
-class PublicHostBackend(httpcore.SyncBackend):
-    """Network access for a fetch client in tests (`web.make_client(..., network_backend=...)`): a connection to
-    one of `public` addresses (there is no internet here) is opened to the local `server` instead. With
+class PublicHost:
+    """The network of a fetch client in tests (`web.make_client(..., connector=PublicHost(server))`): a connection
+    to one of the `public` addresses (there is no internet here) is opened to the local `server` instead. With
     `as_public` the connection reports the public address as its peer, as a real public host would; without it
     the peer is the local server, as when a proxy or a rebinding resolver delivers a public URL to loopback."""
 
@@ -136,30 +135,12 @@ class PublicHostBackend(httpcore.SyncBackend):
         self.server, self.public, self.as_public = server, public, as_public
         self.attempted: list[str] = []
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Any = None) -> httpcore.NetworkStream:
+    def __call__(self, host: str, port: int, timeout: float | None) -> tuple[socket.socket, str]:
         self.attempted.append(host)
         if host not in self.public:
-            raise httpcore.ConnectError(f"test network: {host} is not reachable")
-        stream = super().connect_tcp("127.0.0.1", self.server.port, timeout, local_address, socket_options)
-        return _PeerAs(stream, (host, port)) if self.as_public else stream
-
-
-class _PeerAs(httpcore.NetworkStream):
-    def __init__(self, stream: httpcore.NetworkStream, peer: tuple[str, int]) -> None:
-        self._stream, self._peer = stream, peer
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, timeout)
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, timeout)
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._peer if info == "server_addr" else self._stream.get_extra_info(info)
+            raise ConnectionRefusedError(f"test network: {host} is not reachable")
+        sock = socket.create_connection(("127.0.0.1", self.server.port), timeout)
+        return sock, host if self.as_public else str(sock.getpeername()[0])
 
 
 def send(h: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str = "application/rss+xml",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import resource
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -16,7 +17,7 @@ from pipeline.extract import extract_article
 from pipeline.feeds import fetch_feed, parse_feed
 from pipeline.models import FeedSource, ParsedFeed
 from pipeline.settings import FetchSettings
-from tests.hostile_server import ILLFORMED, HostileServer, PublicHostBackend, illformed_files, redirect
+from tests.hostile_server import ILLFORMED, HostileServer, PublicHost, illformed_files, redirect, rss, send
 
 FETCH = FetchSettings(allow_private_addresses=True, timeout_seconds=3, max_feed_bytes=2_000_000, max_redirects=5)
 
@@ -219,7 +220,7 @@ def test_the_local_server_is_refused_by_default_and_never_contacted(server: Host
                                     "http://[::ffff:127.0.0.1]:{port}/secret", "http://0.0.0.0:{port}/secret"])
 def test_a_public_feed_redirecting_to_a_forbidden_address_is_refused(server: HostileServer, target: str) -> None:
     server.routes["/public-hop.xml"] = redirect(target.format(port=server.port))
-    with web.make_client(2, "t", network_backend=PublicHostBackend(server)) as client:
+    with web.make_client(2, "t", connector=PublicHost(server)) as client:
         with pytest.raises(FetchRefused, match="forbidden_address"):
             web.fetch(client, "http://93.184.216.34/public-hop.xml", max_bytes=1000, timeout_seconds=2,
                       max_redirects=3, allow_private_addresses=False)
@@ -263,12 +264,12 @@ def test_dns_rebinding_cannot_reach_loopback(server: HostileServer, monkeypatch:
 def test_the_connected_peer_is_checked_again(server: HostileServer) -> None:
     """A connection that lands on a loopback address (here a public URL delivered to 127.0.0.1, as a proxy or a
     rebinding resolver would) is refused before the body is read, whatever the URL said."""
-    backend = PublicHostBackend(server, as_public=False)
-    with web.make_client(2, "t", network_backend=backend) as client:
+    network = PublicHost(server, as_public=False)
+    with web.make_client(2, "t", connector=network) as client:
         with pytest.raises(FetchRefused, match="forbidden_address.*loopback"):
             web.fetch(client, "http://93.184.216.34/good/feed.xml", max_bytes=10_000, timeout_seconds=2,
                       max_redirects=0, allow_private_addresses=False)
-    assert backend.attempted == ["93.184.216.34"]
+    assert network.attempted == ["93.184.216.34"]
 
 
 @pytest.mark.parametrize("url, reason", [("ftp://example.org/feed", "bad_scheme"), ("file:///etc/passwd", "bad_scheme"),
@@ -315,3 +316,58 @@ def test_gets_to_one_host_reuse_one_kept_alive_connection(server: HostileServer)
                               max_redirects=0, allow_private_addresses=True)
             assert again.status == 200
         assert server.connections == before
+
+
+def _cut_body(h: BaseHTTPRequestHandler) -> None:
+    h.send_response(200)
+    h.send_header("Content-Type", "application/rss+xml")
+    h.send_header("Content-Length", "1000")
+    h.end_headers()
+    h.wfile.write(b"<rss version='2.0'><channel>")  # 28 of the 1,000 bytes promised, then the connection closes
+    h.close_connection = True
+
+
+def _chunked(h: BaseHTTPRequestHandler) -> None:
+    body = rss([{"title": "Chunked drone report", "link": "http://example.org/chunked"}])
+    h.send_response(200)
+    h.send_header("Content-Type", "application/rss+xml")
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    for part in (body[:40], body[40:90], body[90:]):
+        h.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+    h.wfile.write(b"0\r\n\r\n")
+
+
+def _answer_then_hang_up(h: BaseHTTPRequestHandler) -> None:
+    """A keep-alive answer (no Connection: close), after which the server drops the connection anyway, as servers
+    do with idle connections."""
+    send(h, 200, rss([{"title": "Hung up", "link": "http://example.org/hung-up"}]))
+    h.close_connection = True
+
+
+def test_a_body_cut_short_of_its_content_length_is_a_protocol_error(server: HostileServer) -> None:
+    server.routes["/cut.xml"] = _cut_body
+    assert reason_of(server, "/cut.xml") == "protocol_error"
+
+
+def test_a_chunked_body_is_read_whole_and_its_connection_kept(server: HostileServer) -> None:
+    server.routes["/chunked.xml"] = _chunked
+    with web.make_client(5, "t") as client:
+        first = web.fetch(client, server.url("/chunked.xml"), max_bytes=10**6, timeout_seconds=5, max_redirects=0,
+                          allow_private_addresses=True)
+        before = server.connections
+        again = web.fetch(client, server.url("/chunked.xml"), max_bytes=10**6, timeout_seconds=5, max_redirects=0,
+                          allow_private_addresses=True)
+    assert first.body == again.body and first.body.endswith(b"</rss>") and b"Chunked drone report" in first.body
+    assert server.connections == before
+
+
+def test_a_kept_alive_connection_the_server_dropped_is_replaced(server: HostileServer) -> None:
+    server.routes["/hang-up.xml"] = _answer_then_hang_up
+    with web.make_client(5, "t") as client:
+        for _ in range(3):  # each GET finds its kept connection closed by the server and opens a new one
+            before = server.connections
+            resp = web.fetch(client, server.url("/hang-up.xml"), max_bytes=10**6, timeout_seconds=5,
+                             max_redirects=0, allow_private_addresses=True)
+            assert resp.status == 200 and b"Hung up" in resp.body
+            assert server.connections == before + 1

@@ -8,12 +8,12 @@ import pytest
 
 from pipeline import web
 from pipeline.errors import FetchRefused
-from tests.hostile_server import HostileServer, PublicHostBackend, redirect, static
+from tests.hostile_server import HostileServer, PublicHost, redirect, static
 
 
 @pytest.fixture(scope="module")
 def public_host() -> Iterator[HostileServer]:
-    """A real server standing in for the public host 93.184.216.34 (see PublicHostBackend)."""
+    """A real server standing in for the public host 93.184.216.34 (see PublicHost)."""
     with HostileServer() as s:
         s.routes["/to-metadata"] = redirect("http://169.254.169.254/latest/")
         s.routes["/big"] = static(b"x" * 5000, content_type="text/plain")
@@ -23,8 +23,8 @@ def public_host() -> Iterator[HostileServer]:
 
 
 def get(url: str, public_host: HostileServer | None = None, allow: bool = False) -> web.Response:
-    backend = PublicHostBackend(public_host) if public_host is not None else None
-    with web.make_client(5, "t", network_backend=backend) as c:
+    network = PublicHost(public_host) if public_host is not None else None
+    with web.make_client(5, "t", connector=network) as c:
         return web.fetch(c, url, max_bytes=1000, timeout_seconds=5, max_redirects=3, allow_private_addresses=allow)
 
 
