@@ -704,9 +704,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["prefect_startup_s"] = time.perf_counter() - t0
         result["rss_mb_after_warmup"] = rss_mb()
 
-        reps = [measure_once(args, settings.model_copy(update={"warehouse": settings.warehouse.model_copy(
-            update={"path": str(tmpdir / f"bench-{i}.duckdb")})}), server, timers, engine, n, result)
-            for i in range(args.busy_reps)]
+        from flows.cycle import api_client
+
+        with api_client():  # as `newswatch serve` does: one Prefect API client for all the cycles
+            reps = [measure_once(args, settings.model_copy(update={"warehouse": settings.warehouse.model_copy(
+                update={"path": str(tmpdir / f"bench-{i}.duckdb")})}), server, timers, engine, n, result)
+                for i in range(args.busy_reps)]
         result["reps"] = reps
         # Medians over the repetitions (each on a fresh warehouse, so every article is new again); the table
         # shows the repetition whose ratio is the median one.

@@ -128,7 +128,8 @@ class CycleReport:
 def _wh(settings: Settings, read_only: bool = False):  # type: ignore[no-untyped-def]
     return store.open_warehouse(settings.warehouse.path, read_only=read_only,
                                 busy_timeout_seconds=settings.warehouse.busy_timeout_seconds,
-                                memory_limit_mb=settings.warehouse.memory_limit_mb)
+                                memory_limit_mb=settings.warehouse.memory_limit_mb,
+                                threads=settings.warehouse.threads)
 
 
 def _backoff(failures: int, base_minutes: float = 1.0, cap_minutes: float = 360.0) -> timedelta:
@@ -223,8 +224,9 @@ def _fetch_and_extract(client, settings: Settings, entry: FeedEntry,  # type: ig
         extraction = Extraction(exc.reason, str(exc), entry.title, entry.summary, None, None, "feed")
         return entry, None, extraction, isinstance(exc, TransientError)
     page = Page(entry.url, resp.final_url, resp.status, resp.body, resp.headers.get("content-type"))
-    with extracting:
-        extraction = extract_article(entry.url, resp.body, page.content_type, settings.extract.min_words)
+    with extracting:  # the feed's language and, when it gave both, its title and date are not looked for again
+        extraction = extract_article(entry.url, resp.body, page.content_type, settings.extract.min_words,
+                                     lang=entry.lang or None, metadata=not (entry.title and entry.published_at))
     return entry, page, extraction, False
 
 
@@ -237,7 +239,7 @@ def _page_retry_at(settings: Settings, attempts_before: int, now: datetime) -> d
 
 # Fetched pages are stored in batches of this many (one transaction each): a crash loses at most one batch of
 # fetches, which the next cycle simply repeats.
-FETCH_SAVE_BATCH = 32
+FETCH_SAVE_BATCH = 64
 
 
 @task(name="fetch-articles", cache_policy=NO_CACHE)
@@ -252,7 +254,7 @@ def fetch_articles(settings: Settings, report: CycleReport, done: threading.Even
 
 
 def _fetch_pending(settings: Settings, report: CycleReport) -> None:
-    # One connection for the stage, as in the embed loop (opening one costs ~15 ms; a batch is saved every 32
+    # One connection for the stage, as in the embed loop (opening one costs ~15 ms; a batch is saved every 64
     # pages); each batch is its own transaction, so a crash still loses at most one batch.
     with _wh(settings) as con:
         _fetch_pending_on(con, settings, report)
@@ -526,12 +528,12 @@ async def monitor_cycle(settings: Settings) -> CycleReport:
     # Prefect walks every task argument looking for futures (500 feeds in the settings: tens of ms a task run):
     # quoted, they are passed through as they are.
     args = (quote(settings), quote(report))
-    # One Prefect API client for all the cycle's sync tasks; otherwise each task run builds its own (and a TLS
-    # context with it, ~25 ms).
+    # One Prefect API client for all the cycle's sync tasks (the caller's, see api_client); otherwise each task
+    # run builds its own (and a TLS context with it, ~25 ms).
     # The warehouse held open for the whole cycle: every stage's own connection then reuses the open database
     # (~0.05 ms) instead of opening the file again (~20 ms: catalog and WAL read); released when the cycle ends,
     # so the CLI's writers (`newswatch mute`, feedback) get it between cycles.
-    with SyncClientContext.get_or_create(), _wh(settings):
+    with api_client(), _wh(settings):
         ingest = alerting = True
         for stage in (register_channels, poll_feeds, _fetch_and_embed, judge_articles, assign_incidents,
                       raise_alerts):
@@ -556,13 +558,21 @@ async def monitor_cycle(settings: Settings) -> CycleReport:
     return report
 
 
+def api_client() -> Any:
+    """A context in which Prefect's API calls share one client (`serve` holds one for all its cycles). Prefect
+    otherwise builds a client, and a TLS context with it (~25 ms: certifi's bundle parsed), for the flow's
+    result-store lookup and for the cycle's tasks, every cycle, even for a local http:// API."""
+    return SyncClientContext.get_or_create()
+
+
 def run_cycle(settings: Settings) -> CycleReport:
     """Run `monitor_cycle` from sync code (the CLI, `serve`, the replay) on a fresh event loop. Not
     `asyncio.run`: it would take over Ctrl-C and only cancel the flow at its next await, while the stages are
     sync code that would run on; here Ctrl-C interrupts as in any sync call (`serve` installs its own handler)."""
     loop = asyncio.new_event_loop()
     try:
-        return loop.run_until_complete(monitor_cycle(settings))
+        with api_client():  # entered before the flow starts, so the flow engine's own lookups use it too
+            return loop.run_until_complete(monitor_cycle(settings))
     finally:
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())

@@ -107,7 +107,7 @@ def serve(
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     resources.embedder(settings.embed.model, settings.embed.batch_size)  # load once, before the first cycle
     try:
-        with cycle_lock(settings.warehouse.path):
+        with cycle_lock(settings.warehouse.path), cycle.api_client():  # one Prefect API client for every cycle
             next_cycle = datetime.now(UTC)
             next_digest = next_digest_time(datetime.now(UTC), settings.digest.send_time, settings.digest.timezone)
             while not cycle.STOP.is_set():

@@ -35,6 +35,10 @@ class WarehouseSettings(_Section):
     memory_limit_mb: int = Field(
         512, ge=64, description="DuckDB's memory limit for the pipeline's own connections (its cache of table "
         "pages; by default DuckDB takes up to 80 % of RAM and a long backlog grew the service by hundreds of MB).")
+    threads: int = Field(
+        1, ge=1, description="DuckDB's worker threads for the pipeline's own connections. The cycle's statements are "
+        "small writes and lookups, and DuckDB's threads took CPU from the embedding model working beside them; "
+        "analysts' queries (`newswatch sql`, the read-only snapshot) keep DuckDB's default of one per core.")
 
 
 class FetchSettings(_Section):

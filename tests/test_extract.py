@@ -43,3 +43,17 @@ def test_non_english_pages_keep_their_language() -> None:
 
 def test_a_non_html_body_is_not_extracted() -> None:
     assert extract_article("u", b"%PDF-1.4", "application/pdf").status == "not_html"
+
+
+def test_a_language_the_feed_declared_is_taken_as_it_is() -> None:
+    polish = page("eastern-flank-post/pl/2025/09/10/drony-nad-polska-wojsko-uzylo-uzbrojenia.html")
+    assert extract_article("u", polish, lang="pl").lang == "pl"
+    assert extract_article("u", polish).lang == "pl"  # detected when the feed said nothing
+
+
+def test_without_metadata_the_text_is_the_same_and_no_title_or_date_is_looked_for() -> None:
+    for path in ("baltic-wire/2025/09/10/poland-scrambles-jets-as-drones-cross-border.html",
+                 "eastern-flank-post/pl/2025/09/10/drony-nad-polska-wojsko-uzylo-uzbrojenia.html"):
+        full, lean = extract_article("u", page(path)), extract_article("u", page(path), metadata=False)
+        assert full.title and lean.text == full.text and lean.status == full.status
+        assert lean.title == "" and lean.published_at is None

@@ -13,6 +13,7 @@ VETTED = {
     "tmp.as_posix()": "the snapshot file path, derived from warehouse.path (operator config), never from a feed",
     "catalog": "the name DuckDB gives the open database file (current_database())",
     "int(memory_limit_mb)": "an integer (warehouse.memory_limit_mb, validated operator config)",
+    "int(threads)": "an integer (warehouse.threads, validated operator config)",
     "outbox": "an outbox table name, one of the keys of the constant _OUTBOX_KEYS",
     "key": "the idempotency-key column of that table, from _OUTBOX_KEYS",
     # store._bulk: every call site passes literals (checked below)

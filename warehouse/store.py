@@ -39,19 +39,23 @@ from warehouse.migrate import apply_migrations
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 
 
-def _connect_once(path: str, read_only: bool, memory_limit_mb: int | None) -> duckdb.DuckDBPyConnection:
+def _connect_once(path: str, read_only: bool, memory_limit_mb: int | None, threads: int | None
+                  ) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(path, read_only=read_only)
     con.execute("SET TimeZone = 'UTC'")
     if memory_limit_mb is not None:
         con.execute(f"SET memory_limit = '{int(memory_limit_mb)}MB'")
+    if threads is not None:
+        con.execute(f"SET threads = {int(threads)}")
     return con
 
 
 def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: float = 60.0,
-            memory_limit_mb: int | None = None) -> duckdb.DuckDBPyConnection:
+            memory_limit_mb: int | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """Open the warehouse (creating it and applying migrations when writable), waiting up to
     `busy_timeout_seconds` while another process holds it. `memory_limit_mb` caps DuckDB's memory (its page
-    cache) for the whole open database; None keeps DuckDB's default. Raises WarehouseBusy, WarehouseError."""
+    cache) and `threads` its worker threads, for the whole open database; None keeps DuckDB's default. Raises
+    WarehouseBusy, WarehouseError."""
     path = str(path)
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +65,7 @@ def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: 
     delay = 0.05
     while True:
         try:
-            con = _connect_once(path, read_only, memory_limit_mb)
+            con = _connect_once(path, read_only, memory_limit_mb, threads)
             break
         except duckdb.IOException as exc:
             if not any(m in str(exc) for m in _LOCK_MARKERS):
@@ -79,10 +83,11 @@ def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: 
 
 @contextmanager
 def open_warehouse(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: float = 60.0,
-                   memory_limit_mb: int | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+                   memory_limit_mb: int | None = None, threads: int | None = None
+                   ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection for one unit of work, closed (file released) afterwards."""
     con = connect(path, read_only=read_only, busy_timeout_seconds=busy_timeout_seconds,
-                  memory_limit_mb=memory_limit_mb)
+                  memory_limit_mb=memory_limit_mb, threads=threads)
     try:
         yield con
     finally:
