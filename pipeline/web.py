@@ -184,31 +184,27 @@ def _clamp(timeout: float | None) -> float | None:
     return left if timeout is None else min(timeout, left)
 
 
-class _DeadlineSocket(socket.socket):
-    """A TCP socket whose every receive and send waits at most until the GET's deadline: a server sending one
-    byte a second cannot hold a GET past it, on a new or on a reused connection."""
+class _DeadlineWaits:
+    """Every receive and send of the socket waits at most until the GET's deadline: a server sending one byte a
+    second cannot hold a GET past it, on a new or on a reused connection."""
 
     __slots__ = ()
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        self.settimeout(_clamp(None))
-        return super().recv_into(buffer, nbytes, flags)
+        self.settimeout(_clamp(None))  # type: ignore[attr-defined]
+        return super().recv_into(buffer, nbytes, flags)  # type: ignore[misc]
 
     def sendall(self, data: Any, flags: int = 0) -> None:
-        self.settimeout(_clamp(None))
-        super().sendall(data, flags)
+        self.settimeout(_clamp(None))  # type: ignore[attr-defined]
+        super().sendall(data, flags)  # type: ignore[misc]
 
 
-class _DeadlineSSLSocket(ssl.SSLSocket):
+class _DeadlineSocket(_DeadlineWaits, socket.socket):
+    __slots__ = ()
+
+
+class _DeadlineSSLSocket(_DeadlineWaits, ssl.SSLSocket):
     """The TLS side of `_DeadlineSocket` (the handshake runs under the connect timeout)."""
-
-    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        self.settimeout(_clamp(None))
-        return super().recv_into(buffer, nbytes, flags)
-
-    def sendall(self, data: Any, flags: int = 0) -> None:
-        self.settimeout(_clamp(None))
-        super().sendall(data, flags)
 
 
 @functools.lru_cache(maxsize=1)
