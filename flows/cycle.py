@@ -132,6 +132,12 @@ def _wh(settings: Settings, read_only: bool = False):  # type: ignore[no-untyped
                                 threads=settings.warehouse.threads)
 
 
+def _http_client(settings: Settings) -> web.Client:
+    """The keep-alive client of one stage's GETs (feeds or pages)."""
+    fetch = settings.fetch
+    return web.make_client(fetch.timeout_seconds, fetch.user_agent, ca_file=fetch.ca_file)
+
+
 def _backoff(failures: int, base_minutes: float = 1.0, cap_minutes: float = 360.0) -> timedelta:
     """Exponential backoff with jitter for a failing feed: base, 2 x base, 4 x base ... minutes (+-20 %),
     never more than `cap_minutes`. Always finite: a failing feed is retried forever, never dropped."""
@@ -153,7 +159,7 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
     due = [s for s in sources if states[s.name].next_poll_at is None or states[s.name].next_poll_at <= now]
     host_limits: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(settings.fetch.per_host_concurrency))
     parsing = threading.Lock()  # one feed parsed at a time, GETs concurrent (as pages in _fetch_and_extract)
-    with web.make_client(settings.fetch.timeout_seconds, settings.fetch.user_agent) as client:
+    with _http_client(settings) as client:
         def one(source: FeedSource):  # type: ignore[no-untyped-def]
             state = states[source.name]
             try:
@@ -269,7 +275,7 @@ def _fetch_pending_on(con, settings: Settings, report: CycleReport) -> None:  # 
     host_limits: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(settings.fetch.per_host_concurrency))
 
     extracting = threading.Lock()
-    with web.make_client(settings.fetch.timeout_seconds, settings.fetch.user_agent) as client:
+    with _http_client(settings) as client:
         def one(entry: FeedEntry):  # type: ignore[no-untyped-def]
             return _fetch_and_extract(client, settings, entry, host_limits[urlsplit(entry.url).netloc], extracting)
 

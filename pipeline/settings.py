@@ -50,6 +50,9 @@ class FetchSettings(_Section):
     concurrency: int = Field(8, ge=1, description="Concurrent GETs in one stage.")
     per_host_concurrency: int = Field(2, ge=1, description="Concurrent GETs to one host.")
     user_agent: str = Field("newswatch/0.1 (+https://github.com/newswatch/newswatch)", description="User-Agent header.")
+    ca_file: str | None = Field(
+        None, description="PEM file of certificate authorities to trust for https besides the public ones (certifi's "
+        "bundle): an internal CA, or the proxy's CA where TLS is inspected. Relative to the working directory.")
     page_attempts: int = Field(3, ge=1, description="Tries for a page that fails transiently (timeout, 5xx, 429) "
                                "before it is judged on its title and summary.")
     page_retry_minutes: float = Field(5.0, gt=0, description="Delay before the first page retry; doubles per try.")
@@ -61,6 +64,12 @@ class FetchSettings(_Section):
     failing_alert_hours: float = Field(
         6.0, ge=0, description="A feed failing for longer than this since its last success (or never successful) "
         "is listed in the daily digest; 0 lists every failing feed.")
+
+    @model_validator(mode="after")
+    def _usable_ca_file(self) -> FetchSettings:
+        if self.ca_file:
+            _check_ca_file(self.ca_file)
+        return self
 
 
 class FeedSettings(_Section):
@@ -88,6 +97,16 @@ class ExtractSettings(_Section):
 
 class ClusterSection(_Section):
     model_config = ConfigDict(extra="allow", frozen=True)  # knobs are validated against the engine's own settings
+
+
+def _check_ca_file(path: str) -> None:
+    """Fail at start when `fetch.ca_file` cannot be used, rather than on every https GET."""
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"ca_file {path!r}: not a readable PEM file of certificates ({exc})") from exc
 
 
 class AlertChannel(_Section):

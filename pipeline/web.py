@@ -207,11 +207,13 @@ class _DeadlineSSLSocket(_DeadlineWaits, ssl.SSLSocket):
     """The TLS side of `_DeadlineSocket` (the handshake runs under the connect timeout)."""
 
 
-@functools.lru_cache(maxsize=1)
-def _tls_context() -> ssl.SSLContext:
-    """httpx's default verifying TLS context (certifi's CA bundle, hostname checked), built once: loading the
-    bundle costs about 0.6 s. Its sockets are `_DeadlineSSLSocket`s."""
+@functools.lru_cache(maxsize=4)
+def _tls_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """httpx's default verifying TLS context (certifi's CA bundle, hostname checked), plus the authorities in
+    `ca_file`; built once per file: loading the bundle costs about 0.6 s. Its sockets are `_DeadlineSSLSocket`s."""
     context = httpx.create_ssl_context()
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
     context.sslsocket_class = _DeadlineSSLSocket
     return context
 
@@ -230,9 +232,10 @@ class _Connection(http.client.HTTPConnection):
     is deadline-bound and `peer` is the address it reached."""
 
     def __init__(self, host: str, port: int, tls_name: str | None, connector: Connector,
-                 connect_timeout: float) -> None:
+                 connect_timeout: float, ca_file: str | None = None) -> None:
         super().__init__(host, port)
         self.tls_name, self.connector, self.connect_timeout = tls_name, connector, connect_timeout
+        self.ca_file = ca_file
         self.peer = ""
         self.idle_since = 0.0
 
@@ -242,7 +245,7 @@ class _Connection(http.client.HTTPConnection):
         sock: socket.socket = _DeadlineSocket(raw.family, raw.type, raw.proto, fileno=raw.detach())
         if self.tls_name is not None:
             sock.settimeout(_clamp(self.connect_timeout))  # the handshake
-            sock = _tls_context().wrap_socket(sock, server_hostname=self.tls_name)
+            sock = _tls_context(self.ca_file).wrap_socket(sock, server_hostname=self.tls_name)
         self.sock = sock
 
 
@@ -258,8 +261,9 @@ class Client:
     route addresses to a local server)."""
 
     def __init__(self, timeout_seconds: float, user_agent: str, connector: Connector | None = None,
-                 keepalive_seconds: float = 5.0, max_idle_per_origin: int = 8) -> None:
+                 keepalive_seconds: float = 5.0, max_idle_per_origin: int = 8, ca_file: str | None = None) -> None:
         self.timeout_seconds = timeout_seconds
+        self.ca_file = ca_file
         self.user_agent = user_agent
         self.connector = connector or _tcp_connect
         self.keepalive_seconds, self.max_idle_per_origin = keepalive_seconds, max_idle_per_origin
@@ -344,7 +348,7 @@ def _send(client: Client, url: str, pinned: str | None, headers: dict[str, str]
         reused = conn is not None
         if conn is None:  # https is never pinned: the certificate binds the connection to the name
             conn = _Connection(host, port, host if scheme == "https" else None, client.connector,
-                               min(_CONNECT_TIMEOUT, client.timeout_seconds))
+                               min(_CONNECT_TIMEOUT, client.timeout_seconds), client.ca_file)
         try:
             conn.putrequest("GET", target, skip_host=True, skip_accept_encoding=True)
             conn.putheader("Host", netloc)
@@ -453,7 +457,9 @@ def fetch(
     raise FetchRefused(url, "too_many_redirects", f"more than {max_redirects}")
 
 
-def make_client(timeout_seconds: float, user_agent: str, connector: Connector | None = None) -> Client:
+def make_client(timeout_seconds: float, user_agent: str, connector: Connector | None = None,
+                ca_file: str | None = None) -> Client:
     """A keep-alive client for `fetch` (the total-time limit holds on every socket wait); the caller closes it.
-    `connector` opens TCP connections (default: plain sockets; tests route addresses to a local server)."""
-    return Client(timeout_seconds, user_agent, connector)
+    `connector` opens TCP connections (default: plain sockets; tests route addresses to a local server);
+    `ca_file` adds certificate authorities to trust for https (fetch.ca_file)."""
+    return Client(timeout_seconds, user_agent, connector, ca_file=ca_file)

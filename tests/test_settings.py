@@ -98,3 +98,9 @@ def test_every_setting_is_described_and_shown_in_the_shipped_config() -> None:
             assert field.description, f"{section_name}.{key} has no description"
             if key != "password":
                 assert re.search(rf"^#?\s*{key} =", shipped, re.M), f"{section_name}.{key} missing from newswatch.toml"
+
+
+def test_a_ca_file_that_is_not_a_certificate_bundle_fails_at_start_naming_it(tmp_path: Path) -> None:
+    for bad in (tmp_path / "missing.pem", write(tmp_path, "not a certificate\n")):
+        with pytest.raises(ConfigInvalid, match=r"fetch.*ca_file.*not a readable PEM file"):
+            load_settings([], environ={"NEWSWATCH_FETCH__CA_FILE": str(bad)})

@@ -1,6 +1,6 @@
-"""https through the fetch client against a real TLS server on 127.0.0.1 (a certificate authority made for the
-test): the certificate is verified against the name, the connection is kept alive, and the GET's deadline holds
-inside TLS as it does on plain sockets."""
+"""https through the fetch client against a real TLS server on 127.0.0.1, its certificate signed by an authority
+made for the test: unknown, it is refused; trusted through `fetch.ca_file`, the certificate is verified against
+the name, the connection is kept alive, and the GET's deadline holds inside TLS as it does on plain sockets."""
 
 from __future__ import annotations
 
@@ -102,12 +102,9 @@ def test_a_certificate_from_an_unknown_authority_is_refused(tls_server: TLSServe
         get(client, tls_server.url + "/feed.xml")
 
 
-def test_https_is_verified_kept_alive_and_held_to_its_deadline(tls_server: TLSServer,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    trusting = ssl.create_default_context(cadata=tls_server.ca_pem)
-    trusting.sslsocket_class = web._tls_context().sslsocket_class  # the deadline-bound TLS sockets
-    monkeypatch.setattr(web, "_tls_context", lambda: trusting)
-    with web.make_client(5, "t") as client:
+def test_https_is_verified_kept_alive_and_held_to_its_deadline(tls_server: TLSServer, tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text(tls_server.ca_pem)  # fetch.ca_file: an internal CA, trusted besides certifi's
+    with web.make_client(5, "t", ca_file=str(tmp_path / "ca.pem")) as client:
         first = get(client, tls_server.url + "/feed.xml")
         before = tls_server.connections
         again = get(client, tls_server.url + "/feed.xml")
