@@ -125,11 +125,7 @@ class CycleReport:
                     or self.judged or self.assigned or self.alerts or self.delivered)
 
 
-def _wh(settings: Settings, read_only: bool = False):  # type: ignore[no-untyped-def]
-    return store.open_warehouse(settings.warehouse.path, read_only=read_only,
-                                busy_timeout_seconds=settings.warehouse.busy_timeout_seconds,
-                                memory_limit_mb=settings.warehouse.memory_limit_mb,
-                                threads=settings.warehouse.threads)
+_wh = resources.warehouse  # every stage's connection, with the service's DuckDB limits
 
 
 def _http_client(settings: Settings) -> web.Client:

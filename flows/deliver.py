@@ -19,6 +19,7 @@ import httpx
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from flows import resources
 from pipeline import digest as digest_stage
 from pipeline import mailer, webhook
 from pipeline.errors import DeliveryFailed, NewswatchError
@@ -50,8 +51,7 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return logging.getLogger("newswatch.deliver")
 
 
-def _wh(settings: Settings):  # type: ignore[no-untyped-def]
-    return store.open_warehouse(settings.warehouse.path, busy_timeout_seconds=settings.warehouse.busy_timeout_seconds)
+_wh = resources.warehouse  # with the service's DuckDB limits, as the cycle's stages
 
 
 @dataclass

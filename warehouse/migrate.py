@@ -5,6 +5,7 @@ The only module besides store.py that runs SQL. Never edit a migration once merg
 
 from __future__ import annotations
 
+import functools
 import re
 from importlib import resources
 
@@ -15,8 +16,10 @@ from pipeline.errors import WarehouseError
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
-def available_migrations() -> list[tuple[int, str, str]]:
-    """(version, file name, SQL) for every shipped migration, in order."""
+@functools.lru_cache(maxsize=1)
+def available_migrations() -> tuple[tuple[int, str, str], ...]:
+    """(version, file name, SQL) for every shipped migration, in order. Read once per process: every open of
+    the warehouse checks them (a cycle opens it a dozen times)."""
     found = []
     for item in resources.files("warehouse").joinpath("migrations").iterdir():
         match = _NAME.match(item.name)
@@ -26,7 +29,7 @@ def available_migrations() -> list[tuple[int, str, str]]:
     versions = [v for v, _, _ in found]
     if len(versions) != len(set(versions)):
         raise WarehouseError(f"two migrations share a number: {versions}")
-    return found
+    return tuple(found)
 
 
 def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -37,7 +40,8 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
     )
     done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
     applied = []
-    for version, name, sql in available_migrations():
+    available = available_migrations()
+    for version, name, sql in available:
         if version in done:
             continue
         con.execute("BEGIN TRANSACTION")
@@ -49,7 +53,7 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
             con.execute("ROLLBACK")
             raise WarehouseError(f"migration {name} failed: {exc}") from exc
         applied.append(name)
-    if done and max(done) > max((v for v, _, _ in available_migrations()), default=0):
+    if done and max(done) > max((v for v, _, _ in available), default=0):
         raise WarehouseError(
             f"this warehouse was migrated by a newer newswatch (version {max(done)}); upgrade newswatch"
         )
