@@ -8,6 +8,7 @@ import asyncio
 import functools
 import itertools
 import logging
+import os
 import random
 import threading
 import time
@@ -38,6 +39,7 @@ from pipeline.incidents import ClusterSettings, IncidentIndex
 from pipeline.lexical import DocFreq
 from pipeline.models import Alert, Extraction, FeedEntry, FeedSource, IncidentRecord, Judgement, Page
 from pipeline.outbox import channel_wants
+from pipeline.proxies import ProxyRoutes
 from pipeline.relevance import judge_relevance
 from pipeline.settings import Settings
 from warehouse import store
@@ -131,7 +133,8 @@ _wh = resources.warehouse  # every stage's connection, with the service's DuckDB
 def _http_client(settings: Settings) -> web.Client:
     """The keep-alive client of one stage's GETs (feeds or pages)."""
     fetch = settings.fetch
-    return web.make_client(fetch.timeout_seconds, fetch.user_agent, ca_file=fetch.ca_file)
+    return web.make_client(fetch.timeout_seconds, fetch.user_agent, ca_file=fetch.ca_file,
+                           proxies=ProxyRoutes.from_settings(fetch.proxy, os.environ))
 
 
 def _backoff(failures: int, base_minutes: float = 1.0, cap_minutes: float = 360.0) -> timedelta:
@@ -212,8 +215,8 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
 
 def _fetch_and_extract(client, settings: Settings, entry: FeedEntry,  # type: ignore[no-untyped-def]
                        host_slot: threading.Semaphore, extracting: threading.Lock
-                       ) -> tuple[FeedEntry, Page | None, Extraction, bool]:
-    """(entry, page or None, extraction, whether the failure was transient). The GET holds one of its host's
+                       ) -> tuple[FeedEntry, Page | None, Extraction, FetchFailed | None]:
+    """(entry, page or None, extraction, the GET's failure or None). The GET holds one of its host's
     slots (per-host politeness); the page is then extracted one at a time (`extracting`): extraction is Python
     holding the GIL, and eight threads taking turns at it only slowed each other and the model beside them
     (500 pages: 3.5 s with eight, 2.0-2.7 s with one; benchmarks/PERFORMANCE.md). GETs stay concurrent."""
@@ -224,19 +227,22 @@ def _fetch_and_extract(client, settings: Settings, entry: FeedEntry,  # type: ig
                              max_redirects=f.max_redirects, allow_private_addresses=f.allow_private_addresses)
     except FetchFailed as exc:
         extraction = Extraction(exc.reason, str(exc), entry.title, entry.summary, None, None, "feed")
-        return entry, None, extraction, isinstance(exc, TransientError)
+        return entry, None, extraction, exc
     page = Page(entry.url, resp.final_url, resp.status, resp.body, resp.headers.get("content-type"))
     with extracting:  # the feed's language and, when it gave both, its title and date are not looked for again
         extraction = extract_article(entry.url, resp.body, page.content_type, settings.extract.min_words,
                                      lang=entry.lang or None, metadata=not (entry.title and entry.published_at))
-    return entry, page, extraction, False
+    return entry, page, extraction, None
 
 
-def _page_retry_at(settings: Settings, attempts_before: int, now: datetime) -> datetime | None:
-    """When to fetch a transiently failed page again (doubling delay), or None when its tries are used up."""
+def _page_retry_at(settings: Settings, attempts_before: int, now: datetime, retry_after_seconds: float | None = None
+                   ) -> datetime | None:
+    """When to fetch a transiently failed page again (doubling delay, or the server's Retry-After when longer),
+    or None when its tries are used up."""
     if attempts_before + 1 >= settings.fetch.page_attempts:
         return None
-    return now + timedelta(minutes=settings.fetch.page_retry_minutes * 2 ** attempts_before)
+    wait = timedelta(minutes=settings.fetch.page_retry_minutes * 2 ** attempts_before)
+    return now + max(wait, timedelta(seconds=retry_after_seconds or 0))
 
 
 # Fetched pages are stored in batches of this many (one transaction each): a crash loses at most one batch of
@@ -288,7 +294,7 @@ def _fetch_pending_on(con, settings: Settings, report: CycleReport) -> None:  # 
         # A bounded window of GETs in flight: a backlog of thousands never holds all its pages in memory at once
         # (a finished future keeps its page until dropped).
         todo = iter(pending)
-        inflight: set[Future[tuple[FeedEntry, Page | None, Extraction, bool]]] = set()
+        inflight: set[Future[tuple[FeedEntry, Page | None, Extraction, FetchFailed | None]]] = set()
         with ThreadPoolExecutor(max_workers=settings.fetch.concurrency) as pool:
             while True:
                 for entry in itertools.islice(todo, settings.fetch.concurrency * 4 - len(inflight)):
@@ -297,9 +303,11 @@ def _fetch_pending_on(con, settings: Settings, report: CycleReport) -> None:  # 
                     break
                 finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    entry, page, extraction, transient = fut.result()
+                    entry, page, extraction, failure = fut.result()
                     now = _now()
-                    retry_at = _page_retry_at(settings, attempts.get(entry.entry_id, 0), now) if transient else None
+                    retry_at = (_page_retry_at(settings, attempts.get(entry.entry_id, 0), now,
+                                               failure.retry_after_seconds)
+                                if isinstance(failure, TransientError) else None)
                     batch.append(store.FetchOutcome(entry, page, extraction, now, retry_at))
                     if len(batch) >= FETCH_SAVE_BATCH:
                         save()

@@ -9,6 +9,7 @@ carries the same Message-ID / Idempotency-Key (docs/alerts.md). Channels are ind
 from __future__ import annotations
 
 import logging
+import os
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -32,6 +33,7 @@ from pipeline.outbox import (
     digest_id,
     digest_message_id,
 )
+from pipeline.proxies import ProxyRoutes
 from pipeline.settings import AlertChannel, Settings
 from warehouse import store
 
@@ -97,13 +99,25 @@ class EmailChannel:
         self.smtp.close()
 
 
+def _webhook_client(settings: Settings, url: str) -> httpx.Client:
+    """The httpx client of one webhook: through the proxy that fetch.proxy / HTTPS_PROXY / NO_PROXY choose for
+    its URL (the same choice as for feeds and pages), trusting fetch.ca_file's authorities besides certifi's."""
+    proxy = ProxyRoutes.from_settings(settings.fetch.proxy, os.environ).url_for(url)
+    verify: Any = True
+    if settings.fetch.ca_file:
+        verify = httpx.create_ssl_context()
+        verify.load_verify_locations(cafile=settings.fetch.ca_file)
+    # trust_env off: the proxy was chosen above (NO_PROXY included), not again by httpx from the environment
+    return httpx.Client(timeout=settings.webhook.timeout_seconds, proxy=proxy, verify=verify, trust_env=False)
+
+
 class WebhookChannel:
     def __init__(self, settings: Settings, channel: AlertChannel, client: httpx.Client | None = None) -> None:
         self.channel = channel
         self.url = channel.url or ""
         secret = settings.webhook.secret
         self.secret = secret.get_secret_value() if secret is not None else None
-        self.client = client or httpx.Client(timeout=settings.webhook.timeout_seconds)
+        self.client = client or _webhook_client(settings, self.url)
         self._own_client = client is None
 
     def _post(self, body: bytes, key: str, now: datetime) -> None:

@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+from pipeline.sanitize import clean_line
+
 
 class NewswatchError(Exception):
     """Base of every error newswatch raises on purpose."""
@@ -43,9 +45,10 @@ class FetchFailed(NewswatchError):
     """A GET did not produce a usable body; `reason` is a short machine-friendly code."""
 
     def __init__(self, url: str, reason: str, detail: str = "", retry_after_seconds: float | None = None) -> None:
-        self.url = url
+        # url and detail may come from the server (a redirect, a reason phrase, a status line): made printable here
+        self.url = url = clean_line(url)
         self.reason = reason
-        self.detail = detail
+        self.detail = detail = clean_line(detail)
         self.retry_after_seconds = retry_after_seconds
         super().__init__(f"{url}: {reason}" + (f" ({detail})" if detail else ""))
 
@@ -60,8 +63,8 @@ class FetchRefused(FetchFailed, PermanentError):
 
 class FeedMalformed(PermanentError):
     def __init__(self, url: str, detail: str) -> None:
-        self.url = url
-        self.detail = detail
+        self.url = url = clean_line(url)
+        self.detail = detail = clean_line(detail)  # the parser's words about the body, which may quote it
         super().__init__(f"{url}: not a feed ({detail})")
 
 
@@ -87,7 +90,7 @@ class DeliveryFailed(NewswatchError):
     def __init__(self, channel: str, reason: str, detail: str = "", retry_after_seconds: float | None = None) -> None:
         self.channel = channel
         self.reason = reason
-        self.detail = detail
+        self.detail = detail = clean_line(detail)  # the receiver's answer, made printable
         self.retry_after_seconds = retry_after_seconds
         super().__init__(f"{channel}: {reason}" + (f" ({detail})" if detail else ""))
 

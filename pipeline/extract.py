@@ -13,6 +13,7 @@ import py3langid
 import trafilatura
 
 from pipeline.models import Extraction
+from pipeline.sanitize import clean_line, clean_text
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ def _run(html: str, url: str, *, precision: bool, metadata: bool = True) -> tupl
     if doc is None:
         return "", None, ""
     data = doc.as_dict() if hasattr(doc, "as_dict") else dict(doc)
-    return str(data.get("text") or ""), data.get("date"), str(data.get("title") or "")
+    # the page's own words, kept with their lines but never a control character, NUL or bidi override
+    return clean_text(str(data.get("text") or "")), data.get("date"), clean_line(str(data.get("title") or ""))
 
 
 def _parse_date(value: str | None) -> datetime | None:

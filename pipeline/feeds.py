@@ -16,6 +16,7 @@ import feedparser
 from pipeline import web
 from pipeline.errors import FeedMalformed
 from pipeline.models import FeedEntry, FeedResponse, FeedSource, ParsedFeed, stable_id
+from pipeline.sanitize import clean_line
 from pipeline.settings import FetchSettings
 
 _TRACKING = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ref|cmpid)$", re.I)
@@ -34,8 +35,9 @@ def canonical_url(url: str) -> str:
 
 
 def plain_text(fragment: str) -> str:
-    """Feed HTML fragment -> one line of text (tags removed, entities decoded, CR/LF folded)."""
-    return _SPACE.sub(" ", html.unescape(_TAGS.sub(" ", fragment or ""))).strip()
+    """Feed HTML fragment -> one line of printable text (tags removed, entities decoded, CR/LF folded, control
+    characters, NUL and bidi overrides removed, also when spelt as character references)."""
+    return _SPACE.sub(" ", clean_line(html.unescape(_TAGS.sub(" ", fragment or "")))).strip()
 
 
 def fetch_feed(
@@ -69,7 +71,7 @@ def _entry_lang(entry: feedparser.FeedParserDict, feed_lang: str | None) -> str 
     for key in ("title_detail", "summary_detail"):
         detail = entry.get(key)
         if detail and detail.get("language"):
-            return str(detail["language"]).split("-")[0].lower()
+            return clean_line(str(detail["language"])).split("-")[0].lower()[:35]
     return feed_lang
 
 
@@ -110,16 +112,16 @@ def parse_feed(source: FeedSource, body: bytes, content_type: str | None = None,
         parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
     except Exception as exc:  # feedparser bugs on hostile input become a per-feed reason, never a crashed poll
         raise FeedMalformed(source.url, f"parser failed: {type(exc).__name__}: {exc}") from exc
-    bozo = str(parsed.get("bozo_exception")) if parsed.get("bozo") else None
+    bozo = clean_line(str(parsed.get("bozo_exception"))) if parsed.get("bozo") else None
     if not parsed.get("version") and not parsed.entries:
         raise FeedMalformed(source.url, _not_a_feed(body, bozo))
     feed_lang = parsed.feed.get("language")
-    feed_lang = str(feed_lang).split("-")[0].lower() if feed_lang else None
+    feed_lang = clean_line(str(feed_lang)).split("-")[0].lower()[:35] if feed_lang else None
     entries: list[FeedEntry] = []
     seen: set[str] = set()
     for raw in parsed.entries:
-        link = str(raw.get("link") or "").strip()
-        guid = str(raw.get("id") or raw.get("guid") or link).strip()
+        link = clean_line(str(raw.get("link") or "")).strip()
+        guid = clean_line(str(raw.get("id") or raw.get("guid") or link)).strip()
         title = plain_text(str(raw.get("title") or ""))
         summary = plain_text(str(raw.get("summary") or ""))
         if link.startswith(("http://", "https://")):

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigInvalid
+from pipeline.proxies import NO_PROXY_VALUE, parse_proxy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_TOPIC = PROJECT_ROOT / "config" / "topics" / "airspace_violations.toml"
@@ -53,6 +54,11 @@ class FetchSettings(_Section):
     ca_file: str | None = Field(
         None, description="PEM file of certificate authorities to trust for https besides the public ones (certifi's "
         "bundle): an internal CA, or the proxy's CA where TLS is inspected. Relative to the working directory.")
+    proxy: str | None = Field(
+        None, description="HTTP proxy for feeds, pages and webhooks: http://[user:password@]host:port (https targets "
+        "go through it with CONNECT, certificates still checked against the target). Unset: HTTPS_PROXY / "
+        "HTTP_PROXY from the environment; 'none': no proxy even when those are set. NO_PROXY exempts hosts either "
+        "way. The address guard still applies to every target; the proxy itself may be on a private address.")
     page_attempts: int = Field(3, ge=1, description="Tries for a page that fails transiently (timeout, 5xx, 429) "
                                "before it is judged on its title and summary.")
     page_retry_minutes: float = Field(5.0, gt=0, description="Delay before the first page retry; doubles per try.")
@@ -70,6 +76,13 @@ class FetchSettings(_Section):
         if self.ca_file:
             _check_ca_file(self.ca_file)
         return self
+
+    @field_validator("proxy")
+    @classmethod
+    def _usable_proxy(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() != NO_PROXY_VALUE:
+            parse_proxy(value, "fetch.proxy")  # ValueError: reported by pydantic as fetch.proxy's problem
+        return value
 
 
 class FeedSettings(_Section):
@@ -245,7 +258,8 @@ def _env_value(raw: str) -> Any:
 
 
 def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
-    """NEWSWATCH_SECTION__KEY=value -> {"section": {"key": value}}; values are TOML literals or plain strings."""
+    """NEWSWATCH_SECTION__KEY=value -> {"section": {"key": value}}; values are TOML literals or plain strings,
+    secrets (SECRET_KEYS) always the string as given."""
     out: dict[str, Any] = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name == "NEWSWATCH_CONFIG":
@@ -256,7 +270,8 @@ def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):  # NEWSWATCH_FETCH=x together with NEWSWATCH_FETCH__KEY=y
                 raise ConfigInvalid("environment variable " + name, ".".join(parts), "conflicts with another variable")
-        node[parts[-1]] = _env_value(raw)
+        # a secret is taken exactly as given: a password "12345678", "true" or "\"quoted\"" is that string
+        node[parts[-1]] = raw if tuple(parts) in SECRET_KEYS else _env_value(raw)
     return out
 
 

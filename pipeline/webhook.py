@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ import httpx
 from pipeline.alerts import AlertDetail, alert_subject, summarize
 from pipeline.digest import DigestData, digest_subject
 from pipeline.errors import WebhookRejected, WebhookUnavailable
+from pipeline.retry_after import parse_retry_after
 
 SIGNATURE_HEADER = "X-Newswatch-Signature"
 TIMESTAMP_HEADER = "X-Newswatch-Timestamp"
@@ -99,22 +99,6 @@ def request_headers(body: bytes, idempotency_key: str, secret: str | None, now: 
         headers[TIMESTAMP_HEADER] = ts
         headers[SIGNATURE_HEADER] = sign(secret, ts, body)
     return headers
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Retry-After as seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max((when - now).total_seconds(), 0.0)
 
 
 def send_webhook(client: httpx.Client, channel: str, url: str, body: bytes, headers: dict[str, str]) -> int:

@@ -14,7 +14,8 @@ import pytest
 
 from flows.deliver import deliver_outbox
 from pipeline.errors import WebhookRejected, WebhookUnavailable
-from pipeline.webhook import parse_retry_after, send_webhook
+from pipeline.retry_after import parse_retry_after
+from pipeline.webhook import send_webhook
 from pipeline.settings import load_settings
 from tests.outbox_servers import HOSTILE, WebhookReceiver, raise_outbox, seed_two_incidents, webhook_receiver  # noqa: F401
 from warehouse import store
