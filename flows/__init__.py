@@ -7,3 +7,7 @@ import os
 # articles: busy cycle 19.4-19.9 s instead of 19.7-20.8 s, same embedding-only speed; benchmarks/PERFORMANCE.md).
 # libgomp reads it when torch loads, so it is set before any flow imports the model; an operator's setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from flows.logs import hide_known_error_tracebacks  # noqa: E402
+
+hide_known_error_tracebacks()

@@ -133,6 +133,7 @@ def run(config: tuple[str, ...]) -> None:
 def write_digest(settings: Settings, day: date, out: Path) -> tuple[Path, Path, Any]:
     """Render the digest of `day` from the warehouse to OUT (.html) and the same name with .txt."""
     from flows.deliver import read_day_digest
+    from flows.outfiles import save_file
     from pipeline.digest import render_html, render_text
     from warehouse import store
 
@@ -142,8 +143,8 @@ def write_digest(settings: Settings, day: date, out: Path) -> tuple[Path, Path, 
     out.parent.mkdir(parents=True, exist_ok=True)
     html_path = out.with_suffix(".html")
     text_path = out.with_suffix(".txt")
-    html_path.write_text(render_html(data), encoding="utf-8")
-    text_path.write_text(render_text(data), encoding="utf-8")
+    for path, text in ((html_path, render_html(data)), (text_path, render_text(data))):
+        save_file(path, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8"), "the digest")  # type: ignore[misc]
     return html_path, text_path, data
 
 
@@ -247,16 +248,22 @@ def _print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str
     click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", err=True)
 
 
-def _query(settings: Settings, sql: str, fmt: str, live: bool = False) -> None:
-    """Answer from the read-only snapshot published after every cycle (never blocks the writer), or from the
-    live file with --live (waits while a cycle writes; an open reader makes the writer wait too)."""
+def analyst_warehouse(settings: Settings, live: bool = False) -> Any:
+    """A sandboxed connection (read-only, no other file, configuration locked) to the read-only snapshot published
+    after every cycle (never blocks the writer), or to the live file with `live` (waits while a cycle writes; an
+    open reader makes the writer wait too)."""
     from warehouse import store
 
     path = Path(settings.warehouse.path)
     snapshot = store.snapshot_path(path)
     source = path if live or not snapshot.exists() else snapshot
-    with store.open_warehouse(source, read_only=True,
-                              busy_timeout_seconds=settings.warehouse.busy_timeout_seconds) as con:
+    return store.open_warehouse(source, sandboxed=True, busy_timeout_seconds=settings.warehouse.busy_timeout_seconds)
+
+
+def _query(settings: Settings, sql: str, fmt: str, live: bool = False) -> None:
+    from warehouse import store
+
+    with analyst_warehouse(settings, live) as con:
         columns, rows = store.query(con, sql)
     _print_table(columns, rows, fmt)
 
@@ -280,7 +287,9 @@ def sql(config: tuple[str, ...], query: str, as_csv: bool, as_json: bool, live: 
     """Run a read-only SQL query against the warehouse (views: v_articles, v_incidents, v_alerts,
     v_feed_health; see docs/warehouse.md and docs/queries.md). Answers come from the read-only snapshot that
     every cycle publishes beside the warehouse (<name>.read.duckdb), so a query never blocks a running
-    service; --live reads the live file instead. Either way the file is opened read-only: writes fail.
+    service; --live reads the live file instead. Either way the file is opened read-only with DuckDB's external
+    access disabled and its configuration locked: writes, ATTACH, COPY ... TO, INSTALL/LOAD and reads of other
+    files are refused with one error line (`newswatch export` writes a view to a file).
 
     \b
     Example:
@@ -778,3 +787,6 @@ def mute_command(config: tuple[str, ...], feed: str, unmute: bool, reason: str |
         store.set_feed_muted(con, feed, not unmute, reason=reason, actor=_actor(by), at=datetime.now(UTC))
         _republish(settings, con)
     click.echo(f"{'unmuted' if unmute else 'muted'} {feed}")
+
+
+from flows import cli_export  # noqa: E402,F401  (registers `newswatch export` on main)

@@ -5,6 +5,7 @@
     │   ├── FeedUnavailable     timeout, connection refused, HTTP 5xx/429
     │   ├── PageUnavailable
     │   ├── WarehouseBusy       another process holds the DuckDB file
+    │   ├── DiskFull            no space left for the warehouse, its snapshot or an output file
     │   ├── SmtpUnavailable     connection refused/dropped, timeout, SMTP 4xx
     │   └── WebhookUnavailable  timeout, connection error, HTTP 5xx/429 (keeps Retry-After)
     └── PermanentError      retrying will not help
@@ -72,6 +73,16 @@ class WarehouseBusy(TransientError):
     def __init__(self, path: str, detail: str) -> None:
         self.path = path
         super().__init__(f"warehouse {path} is busy (another process holds it): {detail}")
+
+
+class DiskFull(TransientError):
+    """No space left on the device holding `path`: nothing committed is lost, and the next run after space
+    returns resumes (a failed write is rolled back)."""
+
+    def __init__(self, path: str, what: str) -> None:
+        self.path = path
+        self.what = what
+        super().__init__(f"no space left on device: could not write {what} {path}; free space there and run again")
 
 
 class WarehouseError(PermanentError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,7 +21,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from pipeline.errors import WarehouseBusy, WarehouseError
+from pipeline.errors import DiskFull, WarehouseBusy, WarehouseError
 from pipeline.models import (
     Alert,
     AssignmentRecord,
@@ -37,26 +38,55 @@ from pipeline.models import (
 from warehouse.migrate import apply_migrations
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+_NO_SPACE_MARKERS = ("No space left on device", "Disk quota exceeded", "disk is full")
+_WRITTEN_FILE = re.compile(r'(?:write|create|open|truncate|sync|extend)\w* (?:to )?(?:file |directory )?"([^"]+)"', re.I)
 
 
-def _connect_once(path: str, read_only: bool, memory_limit_mb: int | None, threads: int | None
-                  ) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(path, read_only=read_only)
+def disk_full(exc: BaseException, path: str | Path) -> DiskFull | None:
+    """`exc` (a DuckDB or OS error) as DiskFull naming the file that could not be written (DuckDB's message names
+    it; else `path`), or None when `exc` is not about a full disk."""
+    message = str(exc)
+    if not any(m in message for m in _NO_SPACE_MARKERS):
+        return None
+    found = _WRITTEN_FILE.search(message)
+    name = found.group(1) if found else getattr(exc, "filename", None) or str(path)
+    if name.endswith(".wal"):
+        what = "the write-ahead log"
+    elif ".read." in Path(name).name:
+        what = "the analysts' snapshot"
+    elif name.endswith(".tmp") or ".tmp" in Path(name).name:
+        what = "temporary data"
+    else:
+        what = "the warehouse"
+    return DiskFull(name, what)
+
+
+def _connect_once(path: str, read_only: bool, memory_limit_mb: int | None, threads: int | None,
+                  sandboxed: bool = False) -> duckdb.DuckDBPyConnection:
+    # sandboxed: DuckDB's own guards, not an inspection of statements: no file but this one is opened, read or
+    # written (ATTACH, COPY ... TO, EXPORT, read_csv, INSTALL/LOAD refused), and the configuration is locked so no
+    # statement can lift that
+    con = duckdb.connect(path, read_only=read_only, config={"enable_external_access": False} if sandboxed else {})
     con.execute("SET TimeZone = 'UTC'")
     if memory_limit_mb is not None:
         con.execute(f"SET memory_limit = '{int(memory_limit_mb)}MB'")
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
+    if sandboxed:
+        con.execute("SET lock_configuration = true")
     return con
 
 
 def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: float = 60.0,
-            memory_limit_mb: int | None = None, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+            memory_limit_mb: int | None = None, threads: int | None = None, sandboxed: bool = False
+            ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse (creating it and applying migrations when writable), waiting up to
     `busy_timeout_seconds` while another process holds it. `memory_limit_mb` caps DuckDB's memory (its page
-    cache) and `threads` its worker threads, for the whole open database; None keeps DuckDB's default. Raises
-    WarehouseBusy, WarehouseError."""
+    cache) and `threads` its worker threads, for the whole open database; None keeps DuckDB's default.
+    `sandboxed` (analysts' SQL; implies read_only): read-only access, external access disabled, configuration
+    locked. Raises WarehouseBusy, WarehouseError."""
     path = str(path)
+    read_only = read_only or sandboxed
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     elif not Path(path).exists():
@@ -65,7 +95,7 @@ def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: 
     delay = 0.05
     while True:
         try:
-            con = _connect_once(path, read_only, memory_limit_mb, threads)
+            con = _connect_once(path, read_only, memory_limit_mb, threads, sandboxed)
             break
         except duckdb.IOException as exc:
             if not any(m in str(exc) for m in _LOCK_MARKERS):
@@ -75,21 +105,33 @@ def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: 
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
         except duckdb.Error as exc:
-            raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+            raise disk_full(exc, path) or WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
     if not read_only:
-        apply_migrations(con)
+        try:
+            apply_migrations(con)
+        except duckdb.Error as exc:
+            con.close()
+            full = disk_full(exc, path)
+            if full is None:
+                raise
+            raise full from exc
     return con
 
 
 @contextmanager
 def open_warehouse(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: float = 60.0,
-                   memory_limit_mb: int | None = None, threads: int | None = None
+                   memory_limit_mb: int | None = None, threads: int | None = None, sandboxed: bool = False
                    ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection for one unit of work, closed (file released) afterwards."""
+    """A connection for one unit of work, closed (file released) afterwards (arguments: see `connect`)."""
     con = connect(path, read_only=read_only, busy_timeout_seconds=busy_timeout_seconds,
-                  memory_limit_mb=memory_limit_mb, threads=threads)
+                  memory_limit_mb=memory_limit_mb, threads=threads, sandboxed=sandboxed)
     try:
         yield con
+    except duckdb.Error as exc:  # a full disk, wherever the unit of work wrote: one error naming the file
+        full = disk_full(exc, path)
+        if full is None:
+            raise
+        raise full from exc
     finally:
         con.close()
 
@@ -515,13 +557,46 @@ def mark_alert(con: duckdb.DuckDBPyConnection, alert_id_: str, *, status: str, a
 
 def query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
           ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run an analyst's query; returns (column names, rows). Raises WarehouseError on bad SQL."""
+    """Run an analyst's query; returns (column names, rows). Raises WarehouseError (one line) on bad SQL, and on
+    anything a sandboxed connection refuses."""
     try:
         cur = con.execute(sql, list(params or []))
         columns = [d[0] for d in (cur.description or [])]
         return columns, cur.fetchall() if cur.description else []
     except duckdb.Error as exc:
-        raise WarehouseError(f"query failed: {exc}") from exc
+        raise WarehouseError(_query_error(exc)) from exc
+
+
+_READ_ONLY_MARKERS = ("read-only mode", "configuration has been locked", "disabled by configuration",
+                      "disabled through configuration", "Unique file handle conflict")
+
+
+def _query_error(exc: duckdb.Error) -> str:
+    """One line: DuckDB's first line, said as a refusal when the sandbox or read-only access refused it."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, duckdb.PermissionException) or any(m in first for m in _READ_ONLY_MARKERS):
+        return ("refused: queries are read-only (no writes, ATTACH, COPY ... TO, INSTALL/LOAD, settings or file "
+                f"access; `newswatch export` writes a view to a file): {first}")
+    return f"query failed: {first}"
+
+
+def public_views(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The names of the analysts' views (v_*), sorted."""
+    rows = con.execute("SELECT table_name FROM information_schema.tables WHERE table_type = 'VIEW' "
+                       "AND table_name LIKE 'v\\_%' ESCAPE '\\' ORDER BY table_name").fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def read_view(con: duckdb.DuckDBPyConnection, view: str) -> pa.Table:
+    """Every row of the public view `view` as an Arrow table. Raises WarehouseError naming the known views when
+    `view` is not one of them."""
+    views = public_views(con)
+    if view not in views:
+        raise WarehouseError(f"no view {view!r} (views: {', '.join(views)})")
+    try:
+        return con.table(view).to_arrow_table()
+    except duckdb.Error as exc:
+        raise WarehouseError(_query_error(exc)) from exc
 
 
 def read_digest_data(con: duckdb.DuckDBPyConnection, day: Any, timezone: str, start: datetime, end: datetime,
@@ -740,8 +815,9 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path)
 
     target = snapshot_path(warehouse_path)
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    tmp.unlink(missing_ok=True)
-    Path(str(tmp) + ".wal").unlink(missing_ok=True)
+    leftovers = (tmp, Path(str(tmp) + ".wal"))
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
     catalog = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
     try:
         con.execute("CHECKPOINT")
@@ -750,10 +826,11 @@ def publish_snapshot(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path)
             con.execute(f'COPY FROM DATABASE "{catalog}" TO nw_snapshot')
         finally:
             con.execute("DETACH nw_snapshot")
-    except duckdb.Error as exc:
-        tmp.unlink(missing_ok=True)
-        raise WarehouseError(f"could not publish the snapshot {target}: {exc}") from exc
-    os.replace(tmp, target)
+        os.replace(tmp, target)
+    except (duckdb.Error, OSError) as exc:
+        for leftover in leftovers:  # a failed copy (a full disk) leaves neither the copy nor its WAL behind
+            leftover.unlink(missing_ok=True)
+        raise disk_full(exc, tmp) or WarehouseError(f"could not publish the snapshot {target}: {exc}") from exc
     return target
 
 
