@@ -57,3 +57,25 @@ def test_a_cycle_records_every_non_global_feed_as_refused(tmp_path: Path) -> Non
         assert "not a globally routable address" in error, (feed, error)
     assert "6to4 wrapping loopback 127.0.0.1" in health["sixtofour"][1]
     assert "connection_error" not in result.stderr
+
+
+def test_a_public_host_is_fetched_through_a_proxy_with_the_guard_on(tmp_path: Path) -> None:
+    """The guard on, a "public" host that exists only inside the namespace, a real proxy on loopback: its feed is
+    fetched directly and through the proxy, and its redirects to non-global addresses are refused either way."""
+    import json
+
+    from tests.proxy_server import TINYPROXY
+
+    if TINYPROXY is None:
+        pytest.skip("tinyproxy is not installed (.ci/run installs it)")
+    script = Path(__file__).resolve().parent / "netns_public_host.py"
+    result = run_in_empty_namespace([sys.executable, str(script)], tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "via none" in out["direct feed"]
+    assert "tinyproxy" in out["proxied feed"]
+    for route in ("direct", "proxied"):
+        for case in ("hop-cgnat", "hop-metadata", "hop-6to4"):
+            assert out[f"{route} {case}"] == "forbidden_address", (route, case, out)
+    requested = out["proxy requests"].splitlines()
+    assert requested and all(line.startswith("GET http://93.184.216.34:") for line in requested), requested
