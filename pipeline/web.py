@@ -7,7 +7,10 @@ in both cases the peer address of the open connection is checked again before th
 decompressed here with a bounded output, so a gzip bomb stops at the size cap. The total time of a GET holds even
 on a server that trickles its headers: every socket operation of a `make_client` client waits at most until the
 GET's deadline, so connections can be kept alive and reused (a conditional GET that answers 304 costs one round
-trip, not a new connection).
+trip, not a new connection). Through an HTTP proxy (pipeline.proxies) plain http is sent as an absolute-form
+GET and https through a CONNECT tunnel (TLS end to end, the certificate checked against the name); the target
+is checked by the guard first, on every hop, and the proxy itself may be private. Header values, reason phrases
+and status lines are cleaned of control characters here (pipeline.sanitize), before anyone stores or prints them.
 
 Network I/O only; no parsing, no database.
 """
@@ -233,14 +236,11 @@ class _Connection(http.client.HTTPConnection):
         # The target says nothing before our TLS hello, so nothing past the proxy's answer is read here.
         answer = http.client.HTTPResponse(self.sock, method="CONNECT")
         try:
-            _version, status, message = answer._read_status()
-            for _ in range(100):  # the answer's header lines, up to the blank line
-                if answer.fp.readline(65537) in (b"\r\n", b"\n", b""):
-                    break
+            answer.begin()  # the status line and headers; a refusal's body is never read
         finally:
-            answer.fp.close()  # the socket itself stays open: it is the tunnel
-        if not 200 <= status < 300:
-            raise _ProxyRefused(f"proxy {self.proxy} answered {status} {clean_line(message.strip())} "
+            answer.close()  # its reader only: the socket itself stays open, it is the tunnel
+        if not 200 <= answer.status < 300:
+            raise _ProxyRefused(f"proxy {self.proxy} answered {answer.status} {clean_line(answer.reason.strip())} "
                                 f"to CONNECT {self.tunnel}")
 
 
