@@ -159,10 +159,12 @@ def write_digest(settings: Settings, day: date, out: Path) -> tuple[Path, Path, 
                    "is never sent again; a failed one is retried).")
 @handle_errors
 def digest(config: tuple[str, ...], day: datetime | None, out: Path | None, send: bool) -> None:
-    """Write the daily digest: new incidents, incidents that grew, top articles, failing feeds.
+    """Write the daily digest: new incidents and incidents that grew (each with its articles of the day),
+    other articles about the topic, a 14-day activity strip by country, feed health.
 
-    Days are publication days in digest.timezone. With --send the digest also goes out through the outbox
-    (v_digests shows its status); `newswatch run` sends the due one on its own at digest.send_time.
+    Days are publication days in digest.timezone, and times are shown in it. With --send the digest also goes
+    out through the outbox (v_digests shows its status); `newswatch run` sends the due one on its own at
+    digest.send_time. A day before the first cycle is written on request but never sent.
 
     \b
     Example:
@@ -183,6 +185,12 @@ def digest(config: tuple[str, ...], day: datetime | None, out: Path | None, send
     html_path, text_path, data = write_digest(settings, the_day, out)
     click.echo(f"digest {the_day}: {len(data.new_incidents)} new, {len(data.grown_incidents)} grown -> "
                f"{html_path} and {text_path}")
+    if data.before_first_cycle:
+        began = f"the first cycle ran on {data.first_cycle_day}" if data.first_cycle_day else "no cycle ran yet"
+        if send:
+            raise click.BadParameter(f"{the_day} is before monitoring began ({began}): not sent", param_hint="--date")
+        click.echo(f"note: {the_day} is before monitoring began ({began}): the digest shows what the feeds "
+                   "still carried then", err=True)
     if send:
         from flows.deliver import deliver_outbox, queue_digest
 

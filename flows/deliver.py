@@ -84,7 +84,8 @@ class EmailChannel:
 
     def alert_message(self, item: OutboxAlert, now: datetime) -> EmailMessage:
         return mailer.build_alert_email(item.detail, sender=self.settings.smtp.sender, to=self.channel.to,
-                                        message_id=alert_message_id(item.detail.alert.alert_id), date=now)
+                                        message_id=alert_message_id(item.detail.alert.alert_id), date=now,
+                                        timezone=self.settings.digest.timezone)
 
     def send_alert(self, item: OutboxAlert, now: datetime) -> None:
         self.smtp.send(self.alert_message(item, now), self.channel.to)
@@ -146,17 +147,21 @@ def open_channel(settings: Settings, channel: AlertChannel) -> ChannelSender:
 
 
 def read_day_digest(con: Any, settings: Settings, day: date) -> Any:
-    """The DigestData of local day `day` (digest.timezone) with the configured list sizes and failing-feed age."""
-    start, end = digest_stage.day_window(day, settings.digest.timezone)
-    return store.read_digest_data(con, day, settings.digest.timezone, start, end, settings.digest.top_articles,
-                                  failing_for_hours=settings.fetch.failing_alert_hours)
+    """The DigestData of local day `day` (digest.timezone): its warehouse rows, built with the configured list
+    size, silent-feed age and failing-feed age."""
+    tz = settings.digest.timezone
+    start, end = digest_stage.day_window(day, tz)
+    activity_start, _ = digest_stage.day_window(day - timedelta(days=digest_stage.ACTIVITY_DAYS - 1), tz)
+    rows = store.read_digest_data(con, start, end, activity_start, failing_for_hours=settings.fetch.failing_alert_hours)
+    return digest_stage.build_digest(rows, day, tz, silent_after_days=settings.digest.silent_after_days,
+                                     max_articles=settings.digest.top_articles)
 
 
 def queue_digest(settings: Settings, day: date, now: datetime, *, requeue_failed: bool = False,
                  channels: list[AlertChannel] | None = None) -> list[str]:
     """Render the digest of `day` once and queue it on every digest channel that has no row for that day
-    (a sent digest is never queued again; with requeue_failed a failed one becomes pending). Returns the
-    channels queued."""
+    (a sent digest is never queued again; with requeue_failed a failed one becomes pending); a day before the
+    first cycle's is never queued. Returns the channels queued."""
     channels = [c for c in (channels or settings.alerts.channels) if c.digest]
     if not channels:
         return []
@@ -171,6 +176,9 @@ def queue_digest(settings: Settings, day: date, now: datetime, *, requeue_failed
                 queued.append(c.name)
         if todo:
             data = read_day_digest(con, settings, day)
+            if data.before_first_cycle:  # the feeds' leftovers from before the install: not a day's news
+                _logger().info("digest %s not queued: before the first cycle (%s)", day, data.first_cycle_day)
+                return queued
             text = digest_stage.render_text(data)
             html = digest_stage.render_html(data)
             subject = digest_stage.digest_subject(data)

@@ -1,16 +1,78 @@
-"""Digest stage, pure part: the day's news for the desk rendered as HTML (inline CSS, mail-client safe) and text.
+"""Digest stage, pure part: what the desk's daily digest says (built from warehouse rows) and its HTML
+(inline CSS, mail-client safe) and text renderings (templates digest.html / digest.txt).
 
-No I/O: the flow reads the warehouse views into a DigestData and writes or sends what these return.
+No I/O: the flow reads the warehouse into DigestRows and writes or sends what these functions return. Every
+time is shown in the digest's time zone; every count is as of the end of the digest day.
 """
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from html import escape
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pipeline.errors import ConfigInvalid
+from pipeline.alerts import summarize
+from pipeline.rendering import Clock, render, zone
+
+ACTIVITY_DAYS = 14
+ACTIVITY_COUNTRIES = 8  # rows of the activity strip; the rest are summed into "other"
+FEED_ROWS_MAX = 30  # beyond this many feeds, healthy ones are summed up in one line
+ERROR_CHARS = 160  # a feed's last error is cut here (the whole of it is in v_feed_health)
+
+
+@dataclass(frozen=True)
+class DigestArticle:
+    article_id: str
+    incident_id: str | None
+    title: str
+    url: str
+    feed: str
+    published_at: datetime
+    text: str = ""  # read only where the digest summarises the article
+
+
+@dataclass(frozen=True)
+class IncidentRow:
+    """An incident as the warehouse holds it (not dismissed, not merged)."""
+
+    incident_id: str
+    title: str
+    country: str | None
+    intruder: str | None
+    first_seen_at: datetime
+    first_article_id: str
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    """A feed's state (now) and its items up to the end of the digest day."""
+
+    feed: str
+    url: str
+    last_status: str | None
+    consecutive_failures: int
+    last_error: str | None
+    failing: bool  # failing for at least fetch.failing_alert_hours since its last success
+    muted: bool
+    items_today: int
+    newest_item_at: datetime | None  # newest item published before the end of the digest day
+
+
+@dataclass(frozen=True)
+class DigestRows:
+    """What the warehouse gives the digest of one day: incidents with articles published up to the end of the
+    day (members; those of the day carry their text), other relevant articles of the day, feeds, the relevant
+    articles of the activity window as (published_at, country), the day's counts and the first cycle's time."""
+
+    incidents: tuple[IncidentRow, ...]
+    members: tuple[DigestArticle, ...]
+    other_articles: tuple[DigestArticle, ...]
+    feeds: tuple[FeedRow, ...]
+    activity: tuple[tuple[datetime, str | None], ...]
+    articles_seen: int
+    relevant_articles: int
+    first_cycle_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -19,30 +81,64 @@ class DigestIncident:
     title: str
     country: str | None
     intruder: str | None
-    first_seen_at: datetime
-    first_url: str
-    first_feed: str
-    article_count: int
-    source_count: int
-    new_articles: int  # articles published on the digest day
+    first: DigestArticle  # the first report
+    article_count: int  # as of the end of the digest day
+    source_count: int  # distinct feeds, as of the end of the digest day
+    today: tuple[DigestArticle, ...]  # published on the digest day, oldest first
+    new_sources: tuple[str, ...]  # feeds whose first article about it is of the digest day
+    summary: str  # new incident: its first report's; grown one: the day's newest article's
 
+    @property
+    def first_seen_at(self) -> datetime:
+        return self.first.published_at
 
-@dataclass(frozen=True)
-class DigestArticle:
-    title: str
-    url: str
-    feed: str
-    published_at: datetime
-    incident_title: str | None
+    @property
+    def first_url(self) -> str:
+        return self.first.url
+
+    @property
+    def first_feed(self) -> str:
+        return self.first.feed
+
+    @property
+    def new_articles(self) -> int:
+        return len(self.today)
+
+    @property
+    def newest(self) -> DigestArticle:
+        return self.today[-1] if self.today else self.first
 
 
 @dataclass(frozen=True)
 class DigestFeed:
     feed: str
-    url: str
-    last_status: str | None
-    consecutive_failures: int
-    last_error: str | None
+    failing: str | None  # why it fails ("http_404, 3 polls in a row: ..."), None when it answers
+    muted: bool
+    silent_days: int | None  # whole days since its newest item at the end of the day; None: no item yet
+    items_today: int
+    silent: bool  # silent_days reached digest.silent_after_days (or never an item)
+
+    @property
+    def problem(self) -> bool:
+        return self.failing is not None or self.muted or self.silent
+
+
+@dataclass(frozen=True)
+class ActivityRow:
+    country: str
+    counts: tuple[int, ...]  # one per day of Activity.days
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Articles about the topic per country and local day, the digest day last."""
+
+    days: tuple[date, ...]
+    rows: tuple[ActivityRow, ...]
+
+    @property
+    def peak(self) -> int:
+        return max((c for r in self.rows for c in r.counts), default=0)
 
 
 @dataclass(frozen=True)
@@ -51,24 +147,121 @@ class DigestData:
     timezone: str
     new_incidents: tuple[DigestIncident, ...]
     grown_incidents: tuple[DigestIncident, ...]
-    top_articles: tuple[DigestArticle, ...]
-    failing_feeds: tuple[DigestFeed, ...]
+    other_articles: tuple[DigestArticle, ...]  # about the topic, in no incident (analysis, responses)
+    feeds: tuple[DigestFeed, ...]
+    activity: Activity
     articles_seen: int
     relevant_articles: int
+    first_cycle_day: date | None = None  # local day of the first cycle (None: no cycle yet)
+    max_articles: int = 10  # articles listed per card and under "other articles"
 
     @property
     def quiet(self) -> bool:
         return not self.new_incidents and not self.grown_incidents
 
+    @property
+    def before_first_cycle(self) -> bool:
+        """The day ends before monitoring began (or nothing ran yet): a digest of it is never sent."""
+        return self.first_cycle_day is None or self.day < self.first_cycle_day
+
+    @property
+    def failing_feeds(self) -> tuple[DigestFeed, ...]:
+        return tuple(f for f in self.feeds if f.failing is not None)
+
 
 def day_window(day: date, tz_name: str) -> tuple[datetime, datetime]:
     """[start, end) in UTC of the local day `day` in time zone `tz_name`. Raises ConfigInvalid for a bad zone."""
-    try:
-        tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ConfigInvalid("config", "digest.timezone", f"unknown time zone {tz_name!r}") from exc
+    tz = zone(tz_name)
     start = datetime(day.year, day.month, day.day, tzinfo=tz)
-    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
+    nxt = day + timedelta(days=1)
+    return start.astimezone(UTC), datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).astimezone(UTC)
+
+
+def local_day(at: datetime, tz_name: str) -> date:
+    return at.astimezone(zone(tz_name)).date()
+
+
+def _incident(row: IncidentRow, members: Sequence[DigestArticle], start: datetime) -> DigestIncident | None:
+    ordered = sorted(members, key=lambda a: (a.published_at, a.article_id))
+    first = next((a for a in ordered if a.article_id == row.first_article_id), None)
+    if first is None:
+        return None
+    today = tuple(a for a in ordered if a.published_at >= start)
+    first_by_feed: dict[str, datetime] = {}
+    for a in ordered:
+        first_by_feed.setdefault(a.feed, a.published_at)
+    new_sources = tuple(f for f, at in first_by_feed.items() if at >= start)
+    opened_today = row.first_seen_at >= start
+    lead = first if opened_today or not today else today[-1]
+    return DigestIncident(row.incident_id, row.title, row.country, row.intruder, first, len(ordered),
+                          len(first_by_feed), today, new_sources, summarize(lead.text))
+
+
+def _failing(row: FeedRow) -> str | None:
+    if not row.failing:
+        return None
+    error = " ".join((row.last_error or "").replace(row.url, "").split()).strip(" :-—")
+    if len(error) > ERROR_CHARS:
+        error = error[:ERROR_CHARS - 1].rstrip() + "…"
+    polls = f"{row.consecutive_failures} poll{'s' if row.consecutive_failures != 1 else ''} in a row"
+    return f"{row.last_status or 'failing'}, {polls}" + (f": {error}" if error else "")
+
+
+def _feed(row: FeedRow, end: datetime, silent_after_days: int) -> DigestFeed:
+    silent_days = None if row.newest_item_at is None else max((end - row.newest_item_at).days, 0)
+    silent = silent_days is None or silent_days >= silent_after_days
+    return DigestFeed(row.feed, _failing(row), row.muted, silent_days, row.items_today, silent)
+
+
+def build_activity(points: Sequence[tuple[datetime, str | None]], day: date, tz_name: str,
+                   days: int = ACTIVITY_DAYS, max_countries: int = ACTIVITY_COUNTRIES) -> Activity:
+    """Count articles per country and local day over the `days` days ending with `day`; countries ordered by
+    total (then name), those past `max_countries` summed into "other"; articles without a country are
+    "unknown"."""
+    tz = zone(tz_name)
+    span = tuple(day - timedelta(days=n) for n in range(days - 1, -1, -1))
+    index = {d: n for n, d in enumerate(span)}
+    counts: dict[str, list[int]] = defaultdict(lambda: [0] * days)
+    for at, country in points:
+        n = index.get(at.astimezone(tz).date())
+        if n is not None:
+            counts[country or "unknown"][n] += 1
+    totals = Counter({c: sum(v) for c, v in counts.items()})
+    ranked = sorted(totals, key=lambda c: (c == "unknown", -totals[c], c))
+    rows = [ActivityRow(c, tuple(counts[c])) for c in ranked[:max_countries]]
+    rest = ranked[max_countries:]
+    if rest:
+        rows.append(ActivityRow("other", tuple(sum(counts[c][n] for c in rest) for n in range(days))))
+    return Activity(span, tuple(rows))
+
+
+def build_digest(rows: DigestRows, day: date, tz_name: str, *, silent_after_days: int = 3,
+                 max_articles: int = 10) -> DigestData:
+    """The digest of local day `day` in `tz_name` from the warehouse's rows: incidents opened that day (new)
+    and those opened before that gained articles (grown), each with the day's articles; other articles about
+    the topic; feed health; the activity strip. Raises ConfigInvalid for an unknown time zone."""
+    start, end = day_window(day, tz_name)
+    by_incident: dict[str, list[DigestArticle]] = defaultdict(list)
+    for a in rows.members:
+        if a.incident_id is not None and a.published_at < end:
+            by_incident[a.incident_id].append(a)
+    new, grown = [], []
+    for row in sorted(rows.incidents, key=lambda r: (r.first_seen_at, r.incident_id)):
+        inc = _incident(row, by_incident.get(row.incident_id, []), start)
+        if inc is None or inc.first_seen_at >= end:
+            continue
+        if inc.first_seen_at >= start:
+            new.append(inc)
+        elif inc.today:
+            grown.append(inc)
+    feeds = [_feed(f, end, silent_after_days) for f in rows.feeds]
+    feeds.sort(key=lambda f: (not f.problem, f.feed))
+    first_day = local_day(rows.first_cycle_at, tz_name) if rows.first_cycle_at else None
+    others = tuple(sorted((a for a in rows.other_articles if start <= a.published_at < end),
+                          key=lambda a: (a.published_at, a.article_id)))
+    return DigestData(day, tz_name, tuple(new), tuple(grown), others, tuple(feeds),
+                      build_activity(rows.activity, day, tz_name), rows.articles_seen, rows.relevant_articles,
+                      first_day, max_articles)
 
 
 def digest_subject(data: DigestData) -> str:
@@ -78,117 +271,37 @@ def digest_subject(data: DigestData) -> str:
             f"{len(data.grown_incidents)} updated")
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
+_SHADES = ("#ebeef1", "#c6dbf7", "#8cb8ef", "#4a8fe0", "#0b5cad")  # 0, then four steps up to the peak
 
 
-def _counts(i: DigestIncident) -> str:
-    return f"{_plural(i.article_count, 'article')} from {_plural(i.source_count, 'source')} (+{i.new_articles} today)"
+def _shade(count: int, peak: int) -> str:
+    if count <= 0 or peak <= 0:
+        return _SHADES[0]
+    return _SHADES[min(4, 1 + (4 * (count - 1)) // peak)]
 
 
-def _other_title(a: DigestArticle) -> bool:
-    """The article belongs to an incident named after another article (else naming it again is noise)."""
-    return bool(a.incident_title) and " ".join(a.incident_title.split()) != " ".join(a.title.split())  # type: ignore[union-attr]
-
-
-def _tags(i: DigestIncident) -> str:
-    return " · ".join(t for t in (i.country, i.intruder) if t)
+def _context(data: DigestData) -> dict[str, object]:
+    problems = [f for f in data.feeds if f.problem]
+    healthy = [f for f in data.feeds if not f.problem]
+    listed = data.feeds if len(data.feeds) <= FEED_ROWS_MAX else tuple(problems)
+    summed = [] if len(data.feeds) <= FEED_ROWS_MAX else healthy
+    peak = data.activity.peak
+    return {
+        "d": data, "subject": digest_subject(data), "clock": Clock(data.timezone),
+        "sections": [("New incidents", "new", data.new_incidents), ("Incidents that grew", "grown",
+                                                                     data.grown_incidents)],
+        "feeds_listed": listed, "feeds_summed": len(summed),
+        "feeds_summed_items": sum(f.items_today for f in summed),
+        "shade": lambda n: _shade(n, peak), "light": lambda n: _shade(n, peak) in _SHADES[:3],
+    }
 
 
 def render_text(data: DigestData) -> str:
-    """Plain-text digest."""
-    out = [digest_subject(data).removeprefix("[newswatch] "), "=" * 60, ""]
-    out.append(f"Articles seen: {data.articles_seen}; about the topic: {data.relevant_articles}.")
-    if data.quiet:
-        out.append("Quiet day: no new incidents and no updates to known ones.")
-    for heading, items in (("NEW INCIDENTS", data.new_incidents), ("INCIDENTS THAT GREW", data.grown_incidents)):
-        if not items:
-            continue
-        out += ["", heading, "-" * len(heading)]
-        for i in items:
-            tags = f" ({_tags(i)})" if _tags(i) else ""
-            out.append(f"* {' '.join(i.title.split())}{tags}")
-            out.append(f"  first report {i.first_seen_at:%Y-%m-%d %H:%M} UTC, {i.first_feed}: {i.first_url}")
-            out.append(f"  {_counts(i)}")
-    if data.top_articles:
-        out += ["", "TOP ARTICLES", "------------"]
-        for a in data.top_articles:
-            out.append(f"* {' '.join(a.title.split())} — {a.feed}, {a.published_at:%H:%M} UTC")
-            out.append(f"  {a.url}")
-    out += ["", "FEEDS FAILING", "-------------"]
-    if data.failing_feeds:
-        for f in data.failing_feeds:
-            out.append(f"* {f.feed}: {f.last_status} ({f.consecutive_failures} polls in a row) {f.last_error or ''}".rstrip())
-    else:
-        out.append("All feeds answered.")
-    return "\n".join(out) + "\n"
-
-
-_CSS_CARD = "border:1px solid #d8dee4;border-radius:6px;padding:12px 14px;margin:0 0 10px 0;background:#ffffff"
-_CSS_H2 = "font-size:16px;margin:22px 0 8px 0;color:#1f2328;border-bottom:2px solid #0969da;padding-bottom:4px"
-_CSS_TAG = "display:inline-block;background:#ddf4ff;color:#0550ae;border-radius:10px;padding:1px 8px;font-size:12px"
-_CSS_MUTED = "color:#57606a;font-size:13px"
-
-
-def _link(url: str, label: str) -> str:
-    """A link only for plain http(s) URLs (a feed may carry javascript: or data: links); else the label as text."""
-    u = url.strip()
-    if not u.lower().startswith(("http://", "https://")) or any(c.isspace() or ord(c) < 32 for c in u):
-        return escape(label)
-    return f'<a href="{escape(u, quote=True)}" style="color:#0969da">{escape(label)}</a>'
-
-
-def _incident_html(i: DigestIncident) -> str:
-    tags = "".join(f' <span style="{_CSS_TAG}">{escape(t)}</span>' for t in (i.country, i.intruder) if t)
-    return (
-        f'<div style="{_CSS_CARD}"><div style="font-size:15px;font-weight:bold;color:#1f2328">'
-        f"{escape(i.title)}{tags}</div>"
-        f'<div style="{_CSS_MUTED};margin-top:4px">First report {i.first_seen_at:%Y-%m-%d %H:%M} UTC · '
-        f'{escape(i.first_feed)} · {_link(i.first_url, "read")}</div>'
-        f'<div style="{_CSS_MUTED}">{_counts(i)}</div></div>'
-    )
+    """Plain-text digest (template digest.txt)."""
+    return render("digest.txt", **_context(data))
 
 
 def render_html(data: DigestData) -> str:
-    """HTML digest with inline CSS only (no <style>, no scripts, no external resources); all feed text escaped."""
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\">",
-        f"<title>{escape(digest_subject(data))}</title></head>",
-        '<body style="margin:0;padding:0;background:#f6f8fa;font-family:Helvetica,Arial,sans-serif">',
-        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0"><tr><td align="center">',
-        '<div style="max-width:680px;margin:0 auto;padding:20px;text-align:left">',
-        '<h1 style="font-size:22px;margin:0 0 4px 0;color:#1f2328">newswatch daily digest</h1>',
-        f'<div style="{_CSS_MUTED}">{data.day:%A %d %B %Y} ({escape(data.timezone)}) · {data.articles_seen} articles seen, '
-        f"{data.relevant_articles} about the topic</div>",
-    ]
-    if data.quiet:
-        parts.append(f'<div style="{_CSS_CARD};margin-top:16px">Quiet day: no new incidents and no updates '
-                     "to known ones.</div>")
-    for heading, items in (("New incidents", data.new_incidents), ("Incidents that grew", data.grown_incidents)):
-        if items:
-            parts.append(f'<h2 style="{_CSS_H2}">{heading} ({len(items)})</h2>')
-            parts.extend(_incident_html(i) for i in items)
-    if data.top_articles:
-        parts.append(f'<h2 style="{_CSS_H2}">Top articles</h2><ul style="padding-left:18px;margin:0">')
-        for a in data.top_articles:
-            about = f" — in: {escape(a.incident_title)}" if _other_title(a) else ""
-            parts.append(
-                f'<li style="margin:0 0 6px 0">{_link(a.url, a.title)}<span style="{_CSS_MUTED}"> · {escape(a.feed)}, '
-                f"{a.published_at:%H:%M} UTC{about}</span></li>"
-            )
-        parts.append("</ul>")
-    parts.append(f'<h2 style="{_CSS_H2}">Feed health</h2>')
-    if data.failing_feeds:
-        parts.append('<table cellpadding="4" cellspacing="0" style="border-collapse:collapse;font-size:13px">')
-        for f in data.failing_feeds:
-            parts.append(
-                f'<tr><td style="border-bottom:1px solid #d8dee4"><b>{escape(f.feed)}</b></td>'
-                f'<td style="border-bottom:1px solid #d8dee4;color:#cf222e">{escape(f.last_status or "")}</td>'
-                f'<td style="border-bottom:1px solid #d8dee4">{f.consecutive_failures} in a row</td>'
-                f'<td style="border-bottom:1px solid #d8dee4;{_CSS_MUTED}">{escape(f.last_error or "")}</td></tr>'
-            )
-        parts.append("</table>")
-    else:
-        parts.append(f'<div style="{_CSS_MUTED}">All feeds answered.</div>')
-    parts.append("</div></td></tr></table></body></html>")
-    return "\n".join(parts)
+    """HTML digest (template digest.html): inline CSS only (no <style>, scripts or remote resources), fits a
+    375 px wide screen; every feed string escaped and only http(s) URLs linked."""
+    return render("digest.html", **_context(data))

@@ -52,10 +52,11 @@ def build_email(*, subject: str, text: str, html: str, sender: str, to: Sequence
 
 
 def build_alert_email(detail: AlertDetail, *, sender: str, to: Sequence[str], message_id: str,
-                      date: datetime) -> EmailMessage:
-    """The e-mail for one alert: subject `[newswatch] New incident: <title> (<country> · <intruder>)`."""
-    return build_email(subject=alert_subject(detail.alert), text=render_alert_text(detail),
-                       html=render_alert_html(detail), sender=sender, to=to, message_id=message_id,
+                      date: datetime, timezone: str = "UTC") -> EmailMessage:
+    """The e-mail for one alert: subject `[newswatch] New incident: <title> (<country> · <intruder>)`, times in
+    `timezone` (the desk's: digest.timezone)."""
+    return build_email(subject=alert_subject(detail.alert), text=render_alert_text(detail, timezone),
+                       html=render_alert_html(detail, timezone), sender=sender, to=to, message_id=message_id,
                        idempotency_key=detail.alert.alert_id, date=date)
 
 

@@ -69,7 +69,7 @@ class FetchSettings(_Section):
         360.0, gt=0, description="Cap on a failing feed's backoff (and on a server's Retry-After); it is never dropped.")
     failing_alert_hours: float = Field(
         6.0, ge=0, description="A feed failing for longer than this since its last success (or never successful) "
-        "is listed in the daily digest; 0 lists every failing feed.")
+        "is shown failing in the daily digest's feed health; 0 shows every failing feed.")
 
     @model_validator(mode="after")
     def _usable_ca_file(self) -> FetchSettings:
@@ -176,7 +176,10 @@ class DigestSettings(_Section):
     out_dir: str = Field("out", description="Where `newswatch run`/`demo` write digest files.")
     send_time: str = Field("07:00", pattern=r"^\d{2}:\d{2}$", description="Local time the daily digest is sent (HH:MM).")
     timezone: str = Field("UTC", description="IANA time zone of the digest day and send time.")
-    top_articles: int = Field(10, ge=0, description="Top articles listed in a digest.")
+    top_articles: int = Field(10, ge=0, description="Articles listed per incident card and under 'other articles' "
+                              "(the rest are counted).")
+    silent_after_days: int = Field(3, ge=1, description="Feed health shows a feed as silent once its newest item "
+                                   "is this many days old.")
 
 
 class SmtpSettings(_Section):

@@ -70,7 +70,8 @@ def digest_payload(data: DigestData, text: str, idempotency_key: str) -> dict[st
     def inc(i: Any) -> dict[str, Any]:
         return {"id": i.incident_id, "title": _one_line(i.title), "country": i.country, "intruder": i.intruder,
                 "first_seen_at": i.first_seen_at.astimezone(UTC).isoformat(), "first_url": i.first_url,
-                "article_count": i.article_count, "source_count": i.source_count, "new_articles": i.new_articles}
+                "article_count": i.article_count, "source_count": i.source_count, "new_articles": i.new_articles,
+                "summary": i.summary, "new_sources": list(i.new_sources)}
 
     return {
         "text": slack_escape(text),

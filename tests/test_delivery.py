@@ -116,6 +116,8 @@ def test_the_digest_is_sent_once_per_day_and_again_only_if_it_failed(tmp_path: P
         encoding="utf-8")
     s = load_settings([config], environ={})
     seed_two_incidents(s.warehouse.path)
+    with store.open_warehouse(s.warehouse.path) as con:  # the first cycle ran on the 9th
+        store.register_channels(con, [("desk-mail", "email")], datetime(2025, 9, 9, 6, tzinfo=UTC))
     smtp_server.mailbox.refuse_data = "554 5.7.1 Rejected"
     # the cycle's delivery pass at 07:30 Warsaw on the 11th queues the digest of the 10th; the server rejects it
     report = deliver_outbox(s, now=datetime(2025, 9, 11, 5, 30, tzinfo=UTC))

@@ -133,8 +133,8 @@ def test_the_digest_lists_a_feed_only_after_failing_for_the_configured_time(make
     day, start, end = date(2025, 9, 10), t0.replace(hour=0), t0.replace(hour=0) + timedelta(days=1)
 
     def listed(hours: float) -> set[str]:
-        data = store.read_digest_data(con, day, "UTC", start, end, 5, failing_for_hours=hours)
-        return {f.feed for f in data.failing_feeds}
+        rows = store.read_digest_data(con, start, end, start, failing_for_hours=hours)
+        return {f.feed for f in rows.feeds if f.failing}
 
     with store.open_warehouse(settings.warehouse.path) as con:
         store.upsert_feeds(con, [FeedSource("brief", "http://a/"), FeedSource("long", "http://b/"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -52,6 +53,10 @@ def test_an_alert_mail_is_text_and_html_with_subject_and_a_stable_message_id(smt
                    "Warsaw airport halted flights for several hours.", "Sources so far: 2", "nordic-times"):
         assert needed in text, needed
     assert "Poland requested NATO" not in text  # two sentences, not three
+    assert "Incident:     inc-pl" in text and ">inc-pl</td>" in html
+    for command in ('newswatch incident dismiss inc-pl --reason "false alarm"',
+                    'newswatch incident merge KEEP-ID inc-pl --reason "same episode"'):
+        assert command in text and command.replace('"', "&#34;") in html, command
     assert 'href="https://baltic.example/pl"' in html and "Poland shoots down &lt;b&gt;drones&lt;/b&gt;" in html
 
 
@@ -65,7 +70,7 @@ def test_a_hostile_title_arrives_inert_in_the_mail(smtp_server: SmtpServer) -> N
     html = msg.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "javascript:" not in html.replace("&lt;script&gt;alert(1)", "")  # not linked
-    assert "&amp; &quot;friends&quot;" in html
+    assert "&amp; &#34;friends&#34;" in html
 
 
 def test_smtp_4xx_is_transient_and_5xx_is_permanent(smtp_server: SmtpServer) -> None:
@@ -97,14 +102,24 @@ def test_a_login_without_a_password_in_the_environment_is_a_config_error(smtp_se
         SmtpSender(smtp(smtp_server, username="newswatch"), "desk")
 
 
-def test_the_digest_escapes_feed_text_and_links_only_http() -> None:
-    from datetime import date
+def test_alert_times_are_in_the_desk_time_zone_with_utc_beside() -> None:
+    msg = build_alert_email(detail(), sender="n@example.org", to=["d@example.org"], message_id="<x@y>", date=T0,
+                            timezone="Europe/Warsaw")
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Published:    2025-09-10 06:30 CEST (04:30 UTC)" in text
+    assert "(nordic-times, 2025-09-10 06:30 CEST)" in text
 
-    from pipeline.digest import DigestArticle, DigestData, DigestIncident, render_html, render_text
 
-    inc = DigestIncident("i1", HOSTILE, "Poland", "drones", T0, "javascript:alert(1)", "baltic-wire", 1, 1, 1)
-    art = DigestArticle("<img src=x onerror=alert(1)>", "https://ok.example/a", "nordic-times", T0, HOSTILE)
-    html = render_html(DigestData(date(2025, 9, 10), "UTC", (inc,), (), (art,), (), 1, 1))
-    assert "<script>" not in html and "<img" not in html and "javascript:" not in html
-    assert "&lt;script&gt;" in html and 'href="https://ok.example/a"' in html
-    assert "1 article from 1 source (+1 today)" in render_text(DigestData(date(2025, 9, 10), "UTC", (inc,), (), (), (), 1, 1))
+def test_the_readme_five_line_email_setup_mails_the_desk_alerts_and_digests(tmp_path: Path) -> None:
+    from pipeline.settings import PROJECT_ROOT, load_settings
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### Alerts and the daily digest by e-mail")[1].split("```toml\n")[1].split("```")[0]
+    assert len(block.strip().splitlines()) == 5
+    (tmp_path / "local.toml").write_text(block, encoding="utf-8")
+    s = load_settings([PROJECT_ROOT / "config" / "newswatch.toml", tmp_path / "local.toml"],
+                      environ={"NEWSWATCH_SMTP__PASSWORD": "secret"})
+    [desk] = [c for c in s.alerts.channels if c.type == "email"]
+    assert desk.to == ["desk@example.org"] and desk.digest and s.smtp.host == "smtp.example.org"
+    assert s.smtp.username and s.smtp.password is not None and s.smtp.security == "starttls"
+    assert any(c.type == "log" for c in s.alerts.channels)  # `newswatch run` still prints each alert

@@ -599,45 +599,76 @@ def read_view(con: duckdb.DuckDBPyConnection, view: str) -> pa.Table:
         raise WarehouseError(_query_error(exc)) from exc
 
 
-def read_digest_data(con: duckdb.DuckDBPyConnection, day: Any, timezone: str, start: datetime, end: datetime,
-                     top_n: int, failing_for_hours: float = 0.0) -> Any:
-    """Everything the daily digest shows for articles published in [start, end) (publication time), and the
-    feeds failing for at least `failing_for_hours` since their last success (or never successful)."""
-    from pipeline.digest import DigestArticle, DigestData, DigestFeed, DigestIncident
+_DAY_INCIDENTS = (  # incidents (not dismissed or merged) with an article published in [?, ?)
+    "SELECT i.incident_id FROM incidents i WHERE i.status NOT IN ('dismissed', 'merged') AND EXISTS ("
+    " SELECT 1 FROM incident_articles ia JOIN articles a USING (article_id) "
+    " WHERE ia.incident_id = i.incident_id AND a.published_at >= ? AND a.published_at < ?)")
 
-    inc_rows = con.execute(
-        "SELECT v.incident_id, v.title, v.country, v.intruder, v.first_seen_at, v.first_article_url, fa.feed, "
-        "v.article_count, v.source_count, "
-        "(SELECT count(*) FROM incident_articles ia JOIN articles a USING (article_id) "
-        " WHERE ia.incident_id = v.incident_id AND a.published_at >= ? AND a.published_at < ?) AS new_articles "
-        "FROM v_incidents v JOIN incidents i USING (incident_id) JOIN articles fa ON fa.article_id = i.first_article_id "
-        "WHERE v.status <> 'dismissed' ORDER BY v.first_seen_at, v.incident_id", [start, end],
-    ).fetchall()
-    incidents = [DigestIncident(r[0], r[1], r[2], r[3], _utc(r[4]), r[5], r[6], int(r[7]), int(r[8]), int(r[9]))  # type: ignore[arg-type]
-                 for r in inc_rows]
-    new = tuple(i for i in incidents if start <= i.first_seen_at < end)
-    grown = tuple(i for i in incidents if i.first_seen_at < start and i.new_articles > 0)
-    top = con.execute(
-        "SELECT a.title, a.url, a.feed, a.published_at, i.title FROM articles a JOIN judgements j USING (article_id) "
-        "LEFT JOIN incident_articles ia USING (article_id) LEFT JOIN incidents i ON i.incident_id = ia.incident_id "
-        "WHERE j.relevant AND a.published_at >= ? AND a.published_at < ? "
-        "ORDER BY ia.opened DESC NULLS LAST, j.score DESC, a.published_at LIMIT ?", [start, end, top_n],
-    ).fetchall()
+
+def read_first_cycle_at(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """When the first cycle ran: the earliest channel registration (each cycle registers its channels before it
+    polls; channels carried over from before 0005 count from 1970 and are left out) or first seen entry."""
+    row = con.execute(
+        "SELECT least((SELECT min(registered_at) FROM channels "
+        "              WHERE registered_at > TIMESTAMPTZ '1970-01-01 00:00:00+00'), "
+        "             (SELECT min(first_seen_at) FROM entries))").fetchone()
+    return _utc(row[0]) if row else None
+
+
+def read_digest_data(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, activity_start: datetime,
+                     failing_for_hours: float = 0.0) -> Any:
+    """The warehouse rows of the digest of the day [start, end) (publication time) as pipeline DigestRows:
+    incidents with an article of the day and their articles published before `end` (the day's with their
+    text), the day's relevant articles in no incident, every feed (failing for at least `failing_for_hours`
+    since its last success, muted, items of the day, newest item before `end`), the relevant articles of
+    [activity_start, end) with their country, the day's counts and the first cycle's time."""
+    from pipeline.digest import DigestArticle, DigestRows, FeedRow, IncidentRow
+
+    incidents = con.execute(
+        "SELECT incident_id, title, country, intruder, first_seen_at, first_article_id FROM incidents "
+        f"WHERE incident_id IN ({_DAY_INCIDENTS})", [start, end]).fetchall()
+    members = con.execute(
+        "SELECT a.article_id, ia.incident_id, a.title, a.url, a.feed, a.published_at, "
+        " CASE WHEN a.published_at >= ? OR a.article_id = i.first_article_id THEN left(a.text, 3000) ELSE '' END "
+        "FROM incident_articles ia JOIN articles a USING (article_id) JOIN incidents i USING (incident_id) "
+        f"WHERE ia.incident_id IN ({_DAY_INCIDENTS}) AND a.published_at < ?", [start, start, end, end]).fetchall()
+    others = con.execute(
+        "SELECT a.article_id, NULL, a.title, a.url, a.feed, a.published_at FROM articles a "
+        "JOIN judgements j USING (article_id) LEFT JOIN incident_articles ia USING (article_id) "
+        "WHERE j.relevant AND ia.incident_id IS NULL AND a.published_at >= ? AND a.published_at < ?",
+        [start, end]).fetchall()
     feeds = con.execute(
-        "SELECT feed, url, last_status, consecutive_failures, last_error FROM v_feed_health "
-        "WHERE consecutive_failures > 0 AND (last_success_at IS NULL "
-        " OR epoch(last_polled_at) - epoch(last_success_at) >= ? * 3600) "
-        "ORDER BY consecutive_failures DESC, feed", [failing_for_hours],
-    ).fetchall()
+        "WITH items AS (SELECT feed, coalesce(published_at, first_seen_at) AS item_at FROM entries), "
+        "per_feed AS (SELECT feed, count(*) FILTER (WHERE item_at >= ? AND item_at < ?) AS today, "
+        "                    max(item_at) FILTER (WHERE item_at < ?) AS newest FROM items GROUP BY feed) "
+        "SELECT f.name, f.url, f.last_status, f.consecutive_failures, f.last_error, "
+        " f.consecutive_failures > 0 AND (f.last_success_at IS NULL "
+        "  OR epoch(f.last_polled_at) - epoch(f.last_success_at) >= ? * 3600), "
+        " coalesce(f.muted, false), coalesce(p.today, 0), p.newest "
+        "FROM feeds f LEFT JOIN per_feed p ON p.feed = f.name ORDER BY f.name",
+        [start, end, end, failing_for_hours]).fetchall()
+    activity = con.execute(
+        "SELECT a.published_at, coalesce(i.country, j.country) FROM articles a JOIN judgements j USING (article_id) "
+        "LEFT JOIN incident_articles ia USING (article_id) LEFT JOIN incidents i ON i.incident_id = ia.incident_id "
+        "WHERE j.relevant AND coalesce(i.status, 'open') <> 'dismissed' "
+        "AND a.published_at >= ? AND a.published_at < ?", [activity_start, end]).fetchall()
     counts = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE j.relevant) FROM articles a LEFT JOIN judgements j USING (article_id) "
         "WHERE a.published_at >= ? AND a.published_at < ?", [start, end],
     ).fetchone()
-    return DigestData(
-        day=day, timezone=timezone, new_incidents=new, grown_incidents=grown,
-        top_articles=tuple(DigestArticle(r[0], r[1], r[2], _utc(r[3]), r[4]) for r in top),  # type: ignore[arg-type]
-        failing_feeds=tuple(DigestFeed(r[0], r[1], r[2], int(r[3]), r[4]) for r in feeds),
+
+    def article(r: tuple[Any, ...]) -> DigestArticle:
+        return DigestArticle(r[0], r[1], r[2], r[3], r[4], _utc(r[5]), r[6] if len(r) > 6 else "")  # type: ignore[arg-type]
+
+    return DigestRows(
+        incidents=tuple(IncidentRow(r[0], r[1], r[2], r[3], _utc(r[4]), r[5]) for r in incidents),  # type: ignore[arg-type]
+        members=tuple(article(r) for r in members),
+        other_articles=tuple(article(r) for r in others),
+        feeds=tuple(FeedRow(r[0], r[1], r[2], int(r[3]), r[4], bool(r[5]), bool(r[6]), int(r[7]), _utc(r[8]))
+                    for r in feeds),
+        activity=tuple((_utc(r[0]), r[1]) for r in activity),  # type: ignore[misc]
         articles_seen=int(counts[0]) if counts else 0, relevant_articles=int(counts[1] or 0) if counts else 0,
+        first_cycle_at=read_first_cycle_at(con),
     )
 
 
@@ -695,6 +726,12 @@ def _alert_details(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert], max_
                 others.append(SourceRef(r[0], r[1], r[2], _utc(r[3])))  # type: ignore[arg-type]
         out.append(AlertDetail(al, text_row[0] if text_row else "", tuple(others[:max_sources]), len(feeds)))
     return out
+
+
+def read_alert_details(con: duckdb.DuckDBPyConnection, *, channel: str | None = None, max_sources: int = 10
+                       ) -> list[Any]:
+    """AlertDetail of every alert (of `channel`), oldest first: what its message says as of now."""
+    return _alert_details(con, read_alerts(con, channel=channel), max_sources)
 
 
 def claim_due_alerts(con: duckdb.DuckDBPyConnection, channel: str, now: datetime, lease_until: datetime,
