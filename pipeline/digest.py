@@ -200,7 +200,9 @@ def _incident(row: IncidentRow, members: Sequence[DigestArticle], start: datetim
 def _failing(row: FeedRow) -> str | None:
     if not row.failing:
         return None
+    # "<url>: http_404 (Not Found)" -> "Not Found": the row names the feed and the status already
     error = " ".join((row.last_error or "").replace(row.url, "").split()).strip(" :-—")
+    error = error.removeprefix(row.last_status or "\0").strip(" :-—()")
     if len(error) > ERROR_CHARS:
         error = error[:ERROR_CHARS - 1].rstrip() + "…"
     polls = f"{row.consecutive_failures} poll{'s' if row.consecutive_failures != 1 else ''} in a row"

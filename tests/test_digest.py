@@ -70,7 +70,7 @@ def seed(path: str) -> None:
             store.mark_feed_polled(con, name, polled_at=at(10, 12), status="ok", error=None, etag=None,
                                    last_modified=None, next_poll_at=None)
         store.mark_feed_polled(con, "gone-outlet", polled_at=at(10, 12), status="http_404",
-                               error="HTTP 404 for https://gone-outlet.example/feed.xml", etag=None,
+                               error="https://gone-outlet.example/feed.xml: http_404 (Not Found)", etag=None,
                                last_modified=None, next_poll_at=None)
         store.set_feed_muted(con, "quiet-feed", True, reason="noisy", actor="desk", at=at(10, 12))
 
@@ -136,7 +136,7 @@ def test_feed_health_labels_failing_muted_silent_and_items_of_the_day(warsaw) ->
     settings, _ = warsaw
     data = digest_of(settings)
     feeds = {f.feed: f for f in data.feeds}
-    assert feeds["gone-outlet"].failing == "http_404, 1 poll in a row: HTTP 404 for"
+    assert feeds["gone-outlet"].failing == "http_404, 1 poll in a row: Not Found"
     assert feeds["quiet-feed"].muted and not feeds["baltic-wire"].muted
     assert feeds["stale-feed"].silent and feeds["stale-feed"].silent_days == 9
     assert feeds["new-feed"].silent_days is None and feeds["new-feed"].silent

@@ -10,6 +10,7 @@ from pipeline.settings import PROJECT_ROOT
 # Interpolations allowed in SQL text, with why: none of them can carry feed data.
 VETTED = {
     "_ARTICLE_COLS": "a constant column list",
+    "_DAY_INCIDENTS": "a constant subquery (the digest day's incidents; its bounds are bound parameters)",
     "tmp.as_posix()": "the snapshot file path, derived from warehouse.path (operator config), never from a feed",
     "catalog": "the name DuckDB gives the open database file (current_database())",
     "int(memory_limit_mb)": "an integer (warehouse.memory_limit_mb, validated operator config)",
