@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import itertools
 import logging
 import os
 import random
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -214,17 +213,15 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
 
 
 def _fetch_and_extract(client, settings: Settings, entry: FeedEntry,  # type: ignore[no-untyped-def]
-                       host_slot: threading.Semaphore, extracting: threading.Lock
-                       ) -> tuple[FeedEntry, Page | None, Extraction, FetchFailed | None]:
-    """(entry, page or None, extraction, the GET's failure or None). The GET holds one of its host's
-    slots (per-host politeness); the page is then extracted one at a time (`extracting`): extraction is Python
-    holding the GIL, and eight threads taking turns at it only slowed each other and the model beside them
-    (500 pages: 3.5 s with eight, 2.0-2.7 s with one; benchmarks/PERFORMANCE.md). GETs stay concurrent."""
+                       extracting: threading.Lock) -> tuple[FeedEntry, Page | None, Extraction, FetchFailed | None]:
+    """(entry, page or None, extraction, the GET's failure or None). The page is extracted one at a time
+    (`extracting`): extraction is Python holding the GIL, and eight threads taking turns at it only slowed each
+    other and the model beside them (500 pages: 3.5 s with eight, 2.0-2.7 s with one; benchmarks/PERFORMANCE.md).
+    GETs stay concurrent."""
     f = settings.fetch
     try:
-        with host_slot:
-            resp = web.fetch(client, entry.url, max_bytes=f.max_page_bytes, timeout_seconds=f.timeout_seconds,
-                             max_redirects=f.max_redirects, allow_private_addresses=f.allow_private_addresses)
+        resp = web.fetch(client, entry.url, max_bytes=f.max_page_bytes, timeout_seconds=f.timeout_seconds,
+                         max_redirects=f.max_redirects, allow_private_addresses=f.allow_private_addresses)
     except FetchFailed as exc:
         extraction = Extraction(exc.reason, str(exc), entry.title, entry.summary, None, None, "feed")
         return entry, None, extraction, exc
@@ -250,10 +247,100 @@ def _page_retry_at(settings: Settings, attempts_before: int, now: datetime, retr
 FETCH_SAVE_BATCH = 64
 
 
+@dataclass
+class _PageGet:
+    """One page GET running in a fetch thread. Kept in _RUNNING until its outcome is stored, so a GET that
+    outlives its fetch stage (a straggler) is stored by the next one."""
+
+    entry: FeedEntry
+    host: str
+    attempts_before: int  # fetch attempts before this one (its retry delay doubles with them)
+    waited_for: bool  # False for a host known to be slow: the stage does not wait for it
+    started: float  # time.monotonic()
+    future: Future[tuple[FeedEntry, Page | None, Extraction, FetchFailed | None]]
+    finished: float | None = None  # time.monotonic(), set when the future completes
+
+    def straggling(self, now: float, straggler_seconds: float) -> bool:
+        """Whether it ran (or has been running) for straggler_seconds or more."""
+        return (self.finished or now) - self.started >= straggler_seconds
+
+
+# Page GETs running in this process, by warehouse path and entry id.
+_RUNNING: dict[str, dict[str, _PageGet]] = defaultdict(dict)
+# Hosts whose last page GET straggled, by warehouse path: their next GETs are started but not waited for, so a
+# host that stays slow does not hold every cycle for fetch.straggler_seconds. A GET of theirs that finishes in
+# time takes them off the list.
+_SLOW_HOSTS: dict[str, set[str]] = defaultdict(set)
+
+
+class _GetThreads:
+    """Threads for page GETs, `size` of them busy at most; a pool whose threads are all taken (by stragglers) is
+    left to finish them and a new one is started, so a slow host never starves the others of threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.pool: ThreadPoolExecutor | None = None
+        self.busy = 0
+        self.lock = threading.Lock()
+
+    def submit(self, fn: Any, *args: Any) -> Future[Any]:
+        with self.lock:
+            if self.pool is None or self.busy >= self.size:
+                if self.pool is not None:
+                    self.pool.shutdown(wait=False)
+                self.pool = ThreadPoolExecutor(self.size, thread_name_prefix="page-get")
+                self.busy = 0
+            pool = self.pool
+            self.busy += 1
+        future = pool.submit(fn, *args)
+        future.add_done_callback(lambda _: self._finished(pool))
+        return future
+
+    def _finished(self, pool: ThreadPoolExecutor) -> None:
+        with self.lock:
+            if pool is self.pool:
+                self.busy -= 1
+
+    def shutdown(self) -> None:
+        """No new GETs; running ones finish in their threads."""
+        with self.lock:
+            if self.pool is not None:
+                self.pool.shutdown(wait=False)
+
+
+def _close_when_done(client: web.Client, futures: list[Future[Any]]) -> None:
+    """Close `client` once its last GET in `futures` has finished (at once when there is none)."""
+    left = [len(futures)]
+    lock = threading.Lock()
+
+    def one(_: Future[Any]) -> None:
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last:
+            client.close()
+
+    if not futures:
+        client.close()
+    for future in futures:
+        future.add_done_callback(one)
+
+
+def _outcome(settings: Settings, get: _PageGet) -> store.FetchOutcome:
+    """The finished GET as a row to store; a transient failure gets its retry time (or none when its tries are
+    used up)."""
+    entry, page, extraction, failure = get.future.result()
+    now = _now()
+    retry_at = (_page_retry_at(settings, get.attempts_before, now, failure.retry_after_seconds)
+                if isinstance(failure, TransientError) else None)
+    return store.FetchOutcome(entry, page, extraction, now, retry_at)
+
+
 @task(name="fetch-articles", cache_policy=NO_CACHE)
 def fetch_articles(settings: Settings, report: CycleReport, done: threading.Event | None = None) -> None:
     """Fetch and extract every entry that has no article yet; each outcome (ok or why not) is stored, in small
-    batches so the embedding stage can start on them while the rest is fetched. Sets `done` when finished."""
+    batches so the embedding stage can start on them while the rest is fetched. Sets `done` when finished.
+    Ends without waiting for stragglers (fetch.straggler_seconds): see _fetch_pending."""
     try:
         _fetch_pending(settings, report)
     finally:
@@ -262,57 +349,102 @@ def fetch_articles(settings: Settings, report: CycleReport, done: threading.Even
 
 
 def _fetch_pending(settings: Settings, report: CycleReport) -> None:
-    # One connection for the stage, as in the embed loop (opening one costs ~15 ms; a batch is saved every 64
-    # pages); each batch is its own transaction, so a crash still loses at most one batch.
+    """The fetch stage. Entries go out one host at a time in turn (oldest entry first), at most
+    fetch.concurrency GETs at a time and fetch.per_host_concurrency per host, so the pages of healthy hosts never
+    queue behind a slow one. A GET running longer than fetch.straggler_seconds is a straggler: it no longer
+    counts against the concurrency, and once only stragglers (and their hosts' queued pages) are left, the stage
+    ends; its host is remembered as slow, and its next GETs are not waited for at all (_SLOW_HOSTS). Stragglers
+    finish in their threads and are stored by the next fetch stage (or settle_stragglers); queued pages stay
+    pending. So a slow host costs only its own pages, and nothing is lost."""
+    f = settings.fetch
+    running = _RUNNING[settings.warehouse.path]
+    slow_hosts = _SLOW_HOSTS[settings.warehouse.path]
     with _wh(settings) as con:
-        _fetch_pending_on(con, settings, report)
-
-
-def _fetch_pending_on(con, settings: Settings, report: CycleReport) -> None:  # type: ignore[no-untyped-def]
-    """The fetch stage on the open connection `con` (see _fetch_pending)."""
-    pending = store.pending_entries(con, _now())
-    attempts = store.read_fetch_attempts(con, [e.entry_id for e in pending])
-    if not pending:
+        pending = [e for e in store.pending_entries(con, _now()) if e.entry_id not in running]
+        attempts = store.read_fetch_attempts(con, [e.entry_id for e in pending])
+    if not pending and not running:
         return
-    host_limits: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(settings.fetch.per_host_concurrency))
+    queues: dict[str, deque[FeedEntry]] = defaultdict(deque)  # by host, in order of their oldest entry; none empty
+    for entry in pending:
+        queues[urlsplit(entry.url).netloc].append(entry)
+    busy = Counter(get.host for get in running.values())  # GETs per host, stragglers of earlier stages included
+    batch: list[store.FetchOutcome] = []
+    fetched = 0
+
+    def save() -> None:
+        if batch:
+            with _wh(settings) as con:
+                store.save_articles(con, batch)
+        for outcome in batch:
+            status = outcome.extraction.status
+            report.articles[status] = report.articles.get(status, 0) + 1
+        batch.clear()
+        _release_freed_memory()  # the batch's page bodies
 
     extracting = threading.Lock()
-    with _http_client(settings) as client:
-        def one(entry: FeedEntry):  # type: ignore[no-untyped-def]
-            return _fetch_and_extract(client, settings, entry, host_limits[urlsplit(entry.url).netloc], extracting)
-
-        batch: list[store.FetchOutcome] = []
-
-        def save() -> None:
-            store.save_articles(con, batch)
-            for outcome in batch:
-                status = outcome.extraction.status
-                report.articles[status] = report.articles.get(status, 0) + 1
-            batch.clear()
-            _release_freed_memory()  # the batch's page bodies
-
-        # A bounded window of GETs in flight: a backlog of thousands never holds all its pages in memory at once
-        # (a finished future keeps its page until dropped).
-        todo = iter(pending)
-        inflight: set[Future[tuple[FeedEntry, Page | None, Extraction, FetchFailed | None]]] = set()
-        with ThreadPoolExecutor(max_workers=settings.fetch.concurrency) as pool:
-            while True:
-                for entry in itertools.islice(todo, settings.fetch.concurrency * 4 - len(inflight)):
-                    inflight.add(pool.submit(one, entry))
-                if not inflight:
+    client = _http_client(settings)
+    threads = _GetThreads(f.concurrency)
+    started = []  # this stage's GETs
+    try:
+        while True:
+            now = time.monotonic()
+            for get in list(running.values()):
+                done = get.future.done()
+                if get.straggling(now, f.straggler_seconds):
+                    slow_hosts.add(get.host)
+                elif done:
+                    slow_hosts.discard(get.host)  # answered in time: no longer slow
+                if done:
+                    del running[get.entry.entry_id]
+                    busy[get.host] -= 1
+                    batch.append(_outcome(settings, get))
+                    fetched += 1
+            if len(batch) >= FETCH_SAVE_BATCH:
+                save()
+            fresh = [g for g in running.values() if g.waited_for and not g.straggling(now, f.straggler_seconds)]
+            while len(fresh) < f.concurrency:  # start GETs, one host at a time in turn
+                hosts = [h for h in queues if busy[h] < f.per_host_concurrency]
+                if not hosts:
                     break
-                finished, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    entry, page, extraction, failure = fut.result()
-                    now = _now()
-                    retry_at = (_page_retry_at(settings, attempts.get(entry.entry_id, 0), now,
-                                               failure.retry_after_seconds)
-                                if isinstance(failure, TransientError) else None)
-                    batch.append(store.FetchOutcome(entry, page, extraction, now, retry_at))
-                    if len(batch) >= FETCH_SAVE_BATCH:
-                        save()
-            save()
-    _logger().info("fetched %d articles: %s", len(pending), report.articles)
+                for host in hosts[:f.concurrency - len(fresh)]:
+                    entry = queues[host].popleft()
+                    if not queues[host]:
+                        del queues[host]
+                    get = _PageGet(entry, host, attempts.get(entry.entry_id, 0), host not in slow_hosts,
+                                   time.monotonic(), threads.submit(_fetch_and_extract, client, settings, entry,
+                                                                    extracting))
+                    get.future.add_done_callback(lambda _, g=get: setattr(g, "finished", time.monotonic()))
+                    running[entry.entry_id] = get
+                    started.append(get.future)
+                    busy[host] += 1
+                    if get.waited_for:
+                        fresh.append(get)
+            if not fresh:  # nothing left but stragglers and known-slow hosts: the cycle goes on without them
+                break
+            first_straggler = min(g.started for g in fresh) + f.straggler_seconds - time.monotonic()
+            wait([g.future for g in running.values()], timeout=max(first_straggler, 0.0), return_when=FIRST_COMPLETED)
+        save()
+    finally:
+        threads.shutdown()
+        _close_when_done(client, [fut for fut in started if not fut.done()])
+    left = sum(len(q) for q in queues.values())
+    _logger().info("fetched %d articles: %s%s", fetched, report.articles,
+                   f"; {len(running)} slow page(s) still downloading, {left} waiting for their host" if running else "")
+
+
+def settle_stragglers(settings: Settings) -> int:
+    """Wait for the page GETs this process still runs for the warehouse (each ends within fetch.timeout_seconds)
+    and store their outcomes; returns how many. For a process about to exit (`newswatch run`), which would
+    otherwise drop them; a long-running one (`newswatch serve`) leaves them to its next fetch stage."""
+    running = _RUNNING.get(settings.warehouse.path)
+    if not running:
+        return 0
+    wait([g.future for g in running.values()])
+    outcomes = [_outcome(settings, g) for g in running.values()]
+    with _wh(settings) as con:
+        store.save_articles(con, outcomes)
+    running.clear()
+    return len(outcomes)
 
 
 @task(name="embed-articles", cache_policy=NO_CACHE)
@@ -336,22 +468,23 @@ def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_
     emb = resources.embedder(model, settings.embed.batch_size)
     batch = max(settings.embed.batch_size * 4, 64)
     done = 0
-    with _wh(settings) as con:  # one connection for the loop (the fetch stage's share the same open database)
-        while True:
-            finished = producer_done is None or producer_done.is_set()  # read before looking: no article slips by
+    while True:  # the warehouse is used for the reads and the writes only, not during the model's work
+        finished = producer_done is None or producer_done.is_set()  # read before looking: no article slips by
+        with _wh(settings) as con:
             chunk = store.pending_embeddings(con, emb.name, relevant_only=relevant_only, limit=batch)
-            if chunk:
-                vectors = emb.encode([embedding_text(a.title, a.text, lead_words) for a in chunk])
+        if chunk:
+            vectors = emb.encode([embedding_text(a.title, a.text, lead_words) for a in chunk])
+            with _wh(settings) as con:
                 store.insert_embeddings(con, emb.name, [a.article_id for a in chunk], vectors, _now())
-                done += len(chunk)
-                _release_freed_memory()
-            elif finished:
-                break
-            else:
-                assert producer_done is not None
-                producer_done.wait(0.2)  # the fetch stage is still storing articles
-            if STOP.is_set():
-                break
+            done += len(chunk)
+            _release_freed_memory()
+        elif finished:
+            break
+        else:
+            assert producer_done is not None
+            producer_done.wait(0.2)  # the fetch stage is still storing articles
+        if STOP.is_set():
+            break
     if done:
         _logger().info("embedded %d articles with %s", done, emb.name)
     return done
@@ -365,8 +498,8 @@ JUDGE_BATCH = 500
 def judge_articles(settings: Settings, report: CycleReport) -> None:
     """Decide relevance to the topic and extract the violated state and intruder for each new article."""
     model = resources.topic_model(settings.topic.path, settings.embed.model, settings.embed.batch_size)
-    with _wh(settings) as con:
-        while True:  # in batches: a backlog of thousands never sits in memory at once (texts + vectors)
+    while True:  # in batches: a backlog of thousands never sits in memory at once (texts + vectors)
+        with _wh(settings) as con:  # one unit of work per batch (a waiting CLI writer gets in between)
             pending = store.pending_judgements(con, settings.embed.model, limit=JUDGE_BATCH)
             if not pending:
                 break
@@ -541,9 +674,9 @@ async def monitor_cycle(settings: Settings) -> CycleReport:
     # One Prefect API client for all the cycle's sync tasks (the caller's, see api_client); otherwise each task
     # run builds its own (and a TLS context with it, ~25 ms).
     # The warehouse held open for the whole cycle: every stage's own connection then reuses the open database
-    # (~0.05 ms) instead of opening the file again (~20 ms: catalog and WAL read); released when the cycle ends,
-    # so the CLI's writers (`newswatch mute`, feedback) get it between cycles.
-    with api_client(), _wh(settings):
+    # (~0.05 ms) instead of opening the file again (~20 ms: catalog and WAL read). A process waiting for the file
+    # (`newswatch mute`, feedback, `sql --live`) gets it between two units of work of the current stage.
+    with api_client(), resources.hold_warehouse(settings):
         ingest = alerting = True
         for stage in (register_channels, poll_feeds, _fetch_and_embed, judge_articles, assign_incidents,
                       raise_alerts):
@@ -575,19 +708,24 @@ def api_client() -> Any:
     return SyncClientContext.get_or_create()
 
 
-def run_cycle(settings: Settings) -> CycleReport:
+def run_cycle(settings: Settings, *, settle: bool = True) -> CycleReport:
     """Run `monitor_cycle` from sync code (the CLI, `serve`, the replay) on a fresh event loop. Not
     `asyncio.run`: it would take over Ctrl-C and only cancel the flow at its next await, while the stages are
-    sync code that would run on; here Ctrl-C interrupts as in any sync call (`serve` installs its own handler)."""
+    sync code that would run on; here Ctrl-C interrupts as in any sync call (`serve` installs its own handler).
+    With `settle` (a process about to exit), slow pages still downloading are waited for and stored after the
+    cycle, its alerts already out (settle_stragglers); `serve` passes False and its next cycle stores them."""
     loop = asyncio.new_event_loop()
     try:
         with api_client():  # entered before the flow starts, so the flow engine's own lookups use it too
-            return loop.run_until_complete(monitor_cycle(settings))
+            report = loop.run_until_complete(monitor_cycle(settings))
     finally:
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
             loop.close()
+    if settle:
+        settle_stragglers(settings)
+    return report
 
 
 def is_transient(exc: BaseException) -> bool:

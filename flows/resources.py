@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -29,9 +32,92 @@ def topic_model(path: str, model: str, batch_size: int) -> TopicModel:
     return build_topic_model(topic(path), emb.encode)
 
 
-def warehouse(settings: Settings) -> AbstractContextManager[Any]:
-    """A connection of the pipeline's own stages (cycle, outbox), with the service's DuckDB limits
-    (warehouse.memory_limit_mb, warehouse.threads) and busy timeout; closed when the block ends."""
+def _open(settings: Settings) -> AbstractContextManager[Any]:
     w = settings.warehouse
     return store.open_warehouse(w.path, busy_timeout_seconds=w.busy_timeout_seconds,
                                 memory_limit_mb=w.memory_limit_mb, threads=w.threads)
+
+
+# The holds of the cycles running in this process, by warehouse path (see hold_warehouse).
+_HOLDS: dict[str, _Hold] = {}
+
+# How long a hold, having closed the file for a waiting opener, waits for it to get in before going on.
+HANDOVER_SECONDS = 5.0
+
+
+class _Hold:
+    """The warehouse kept open across a cycle's units of work, and handed to any other process waiting for it
+    (store.openers_waiting) whenever no unit is running: a unit is one stage's short stretch of reads and writes,
+    never a network wait or a model batch."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.path = settings.warehouse.path
+        self.keeper: Any = None  # the connection that keeps the database open between units
+        self.active = 0  # units running (stages run concurrently: fetch beside embed)
+        self.cond = threading.Condition()
+        self.handovers = 0
+
+    @contextmanager
+    def unit(self) -> Iterator[Any]:
+        with self.cond:
+            self._hand_over_if_asked()
+            if self.keeper is None:  # waits (up to the busy timeout) while the opener we let in is done
+                self.keeper = store.connect(self.path, busy_timeout_seconds=self.settings.warehouse.busy_timeout_seconds,
+                                            memory_limit_mb=self.settings.warehouse.memory_limit_mb,
+                                            threads=self.settings.warehouse.threads)
+            self.active += 1
+        try:
+            with _open(self.settings) as con:  # the open database reused: no file read
+                yield con
+        finally:
+            with self.cond:
+                self.active -= 1
+                self._hand_over_if_asked()
+
+    def _hand_over_if_asked(self) -> None:
+        """With no unit running and an opener waiting: close the file and give the opener time to get in (the
+        caller holds `cond`, so no unit starts meanwhile)."""
+        if self.active or self.keeper is None or not store.openers_waiting(self.path):
+            return
+        self.keeper.close()
+        self.keeper = None
+        self.handovers += 1
+        deadline = time.monotonic() + HANDOVER_SECONDS
+        while store.openers_waiting(self.path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        with self.cond:
+            if self.keeper is not None:
+                self.keeper.close()
+                self.keeper = None
+
+
+@contextmanager
+def hold_warehouse(settings: Settings) -> Iterator[None]:
+    """Keep the warehouse open for the block (a cycle): every `warehouse(settings)` inside it reuses the open
+    database (~0.05 ms instead of ~20 ms to read the catalog and WAL again), and between units of work the file is
+    handed to any process waiting for it, so a CLI writer waits for a unit of the current stage, not for the
+    cycle. Released when the block ends."""
+    if settings.warehouse.path in _HOLDS:  # nested: the outer hold serves
+        yield
+        return
+    hold = _Hold(settings)
+    _HOLDS[settings.warehouse.path] = hold
+    try:
+        with hold.unit():  # opens the file now: a busy warehouse fails the cycle before any work
+            pass
+        yield
+    finally:
+        del _HOLDS[settings.warehouse.path]
+        hold.close()
+
+
+def warehouse(settings: Settings) -> AbstractContextManager[Any]:
+    """A connection for one unit of work of the pipeline's own stages (cycle, outbox), with the service's DuckDB
+    limits (warehouse.memory_limit_mb, warehouse.threads) and busy timeout; closed when the block ends. Keep a
+    unit short (no network wait, no model batch inside): inside `hold_warehouse`, waiting openers get the file
+    only between units."""
+    hold = _HOLDS.get(settings.warehouse.path)
+    return hold.unit() if hold is not None else _open(settings)

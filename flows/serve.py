@@ -121,7 +121,7 @@ def serve(
                     next_digest = next_digest_time(now, settings.digest.send_time, settings.digest.timezone)
                 if now >= next_cycle:
                     try:
-                        report = cycle.run_cycle(settings)
+                        report = cycle.run_cycle(settings, settle=False)  # slow pages: the next cycle stores them
                         stats.cycles += 1
                         if on_cycle:
                             on_cycle(stats.cycles, report)
@@ -139,6 +139,7 @@ def serve(
                 wake = min(next_cycle, next_digest)
                 while not cycle.STOP.is_set() and datetime.now(UTC) < wake:
                     time.sleep(min(1.0, max(0.0, (wake - datetime.now(UTC)).total_seconds())))
+            cycle.settle_stragglers(settings)  # slow pages still downloading are stored before the lock is let go
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

@@ -50,6 +50,10 @@ class FetchSettings(_Section):
     max_redirects: int = Field(5, ge=0, description="Redirects followed per GET (each target is checked again).")
     concurrency: int = Field(8, ge=1, description="Concurrent GETs in one stage.")
     per_host_concurrency: int = Field(2, ge=1, description="Concurrent GETs to one host.")
+    straggler_seconds: float = Field(
+        10.0, gt=0, description="A page GET still running after this long is a straggler: once only stragglers and "
+        "their hosts' queued pages are left, the cycle goes on without them (they finish in the background and the "
+        "next fetch stage stores them), so one slow host never delays the other hosts' alerts.")
     user_agent: str = Field("newswatch/0.1 (+https://github.com/newswatch/newswatch)", description="User-Agent header.")
     ca_file: str | None = Field(
         None, description="PEM file of certificate authorities to trust for https besides the public ones (certifi's "

@@ -70,6 +70,31 @@ def test_a_held_file_is_reported_busy_after_the_timeout(tmp_path: Path) -> None:
     assert isinstance(duckdb.connect(str(path)), duckdb.DuckDBPyConnection)
 
 
+def test_an_opener_waiting_for_a_held_file_says_so_and_the_holder_can_let_it_in(tmp_path: Path) -> None:
+    """The handshake behind the cycle's hold (flows/resources.py): a holder that closes the file when someone
+    waits lets that opener in long before its busy timeout."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "w.duckdb"
+    with store.open_warehouse(path):
+        pass
+    assert not store.openers_waiting(path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; from warehouse import store; c = duckdb.connect({str(path)!r}); "
+         f"print('held', flush=True)\nwhile not store.openers_waiting({str(path)!r}): time.sleep(0.01)\n"
+         "c.close(); print('let in', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        con = store.connect(path, busy_timeout_seconds=60)  # knocks, and gets in once the holder lets go
+        assert holder.stdout.readline().strip() == "let in"
+        assert not store.openers_waiting(path)  # in: no longer waiting
+        con.close()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_the_assignment_fingerprint_changes_with_new_assignments_and_with_analyst_corrections(tmp_path: Path) -> None:
     """A kept incident index (flows/cycle.py) is trusted only while the fingerprint it saw still holds."""
     from datetime import UTC, datetime

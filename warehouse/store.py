@@ -5,8 +5,10 @@ Every write is idempotent (keyed on natural identity, ON CONFLICT). duckdb error
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
 import re
 import time
 import zlib
@@ -84,7 +86,8 @@ def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: 
     `busy_timeout_seconds` while another process holds it. `memory_limit_mb` caps DuckDB's memory (its page
     cache) and `threads` its worker threads, for the whole open database; None keeps DuckDB's default.
     `sandboxed` (analysts' SQL; implies read_only): read-only access, external access disabled, configuration
-    locked. Raises WarehouseBusy, WarehouseError."""
+    locked. While it waits it says so (`openers_waiting`), and a running cycle hands the file over at its next unit
+    of work. Raises WarehouseBusy, WarehouseError."""
     path = str(path)
     read_only = read_only or sandboxed
     if not read_only:
@@ -93,19 +96,27 @@ def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: 
         raise WarehouseError(f"no warehouse at {path} (run `newswatch run` or `newswatch demo` first)")
     deadline = time.monotonic() + busy_timeout_seconds
     delay = 0.05
-    while True:
-        try:
-            con = _connect_once(path, read_only, memory_limit_mb, threads, sandboxed)
-            break
-        except duckdb.IOException as exc:
-            if not any(m in str(exc) for m in _LOCK_MARKERS):
-                raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
-            if time.monotonic() >= deadline:
-                raise WarehouseBusy(path, str(exc).splitlines()[0]) from exc
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
-        except duckdb.Error as exc:
-            raise disk_full(exc, path) or WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+    knock: int | None = None  # while waiting: a shared lock on <path>.wait (see openers_waiting)
+    knocked = False
+    try:
+        while True:
+            try:
+                con = _connect_once(path, read_only, memory_limit_mb, threads, sandboxed)
+                break
+            except duckdb.IOException as exc:
+                if not any(m in str(exc) for m in _LOCK_MARKERS):
+                    raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy(path, str(exc).splitlines()[0]) from exc
+                if not knocked:
+                    knock, knocked = _knock(path), True
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)  # the holder hands the file over between units of work: be there
+            except duckdb.Error as exc:
+                raise disk_full(exc, path) or WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+    finally:
+        if knock is not None:
+            os.close(knock)  # releases the lock
     if not read_only:
         try:
             apply_migrations(con)
@@ -116,6 +127,39 @@ def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: 
                 raise
             raise full from exc
     return con
+
+
+def _wait_path(path: str) -> str:
+    return path + ".wait"
+
+
+def _knock(path: str) -> int | None:
+    """Tell the process holding the warehouse that an opener waits: a shared lock on `<path>.wait`, held until
+    the descriptor returned is closed (or the process dies). None when the file cannot be made (a read-only
+    directory): the opener then waits unannounced, for the holder's next pause."""
+    try:
+        fd = os.open(_wait_path(path), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+    fcntl.flock(fd, fcntl.LOCK_SH)  # only ever blocks for the holder's instant test in openers_waiting
+    return fd
+
+
+def openers_waiting(path: str | Path) -> bool:
+    """Whether another connect() (any process: a CLI writer, `newswatch sql --live`) is waiting for the warehouse
+    at `path`. A long-running holder asks this between units of work and, when true, closes its connections so
+    the waiting opener gets the file. About 10 microseconds; no file is created."""
+    try:
+        fd = os.open(_wait_path(str(path)), os.O_RDONLY)
+    except OSError:  # no such file: nobody ever waited
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also drops the exclusive lock taken when nobody waited
+    return False
 
 
 @contextmanager
