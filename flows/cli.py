@@ -498,10 +498,16 @@ def cluster_file(config: tuple[str, ...], input_path: Path, output: Path) -> Non
              for i, r in enumerate(records)]
     assigned = {a.article_id: a for a in assign_stream(build_index(engine, DocFreq(), []), items)}
     output.parent.mkdir(parents=True, exist_ok=True)
-    with output.open("w", encoding="utf-8") as fh:
-        for r in records:
-            a = assigned[str(r["id"])]
-            fh.write(json.dumps({"id": r["id"], "incident": a.incident_id, "new": a.opened}) + "\n")
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8") as fh:
+            for r in records:
+                a = assigned[str(r["id"])]
+                fh.write(json.dumps({"id": r["id"], "incident": a.incident_id, "new": a.opened}) + "\n")
+
+    from flows.outfiles import save_file
+
+    save_file(output, write, "the clustering")
     click.echo(f"{len(records)} records -> {len({a.incident_id for a in assigned.values()})} incidents: {output}",
                err=True)
 
