@@ -22,13 +22,15 @@ from flows.corpus_server import CorpusServer  # noqa: E402
 from pipeline.settings import PROJECT_ROOT, Settings, load_settings  # noqa: E402
 
 CORPUS = PROJECT_ROOT / "tests" / "data" / "corpus" / "dev"
+PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No NEWSWATCH_* variable of the developer's shell leaks into a test."""
+    """No NEWSWATCH_* variable of the developer's shell leaks into a test, nor a proxy setting: the tests' servers
+    are on 127.0.0.1, and the proxy tests name their proxy themselves."""
     for name in list(os.environ):
-        if name.startswith("NEWSWATCH_"):
+        if name.startswith("NEWSWATCH_") or name.lower() in PROXY_VARIABLES:
             monkeypatch.delenv(name)
 
 
