@@ -327,9 +327,9 @@ def instrument(timers: Timers, all_relevant: bool) -> Iterator[None]:
 
     patch(cycle, "_embed_pending", embed_pending)
     if all_relevant:
-        judge, report = cycle.judge_relevance, cycle.judge_report
-        patch(cycle, "judge_relevance", lambda *a, **k: dataclasses.replace(judge(*a, **k), relevant=True))
-        patch(cycle, "judge_report", lambda *a, **k: dataclasses.replace(report(*a, **k), report=True))
+        judge = cycle.judge_article
+        patch(cycle, "judge_article",
+              lambda *a, **k: dataclasses.replace(judge(*a, **k), relevant=True, report=True))
     try:
         yield
     finally:
@@ -687,7 +687,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         # Warm-up, not timed in the cycle: a long-running `newswatch serve` keeps models loaded and Prefect up.
         t0 = time.perf_counter()
-        resources.topic_model(settings.topic.path, settings.embed.model, settings.embed.batch_size)
+        resources.classifier(settings.topic.classifier_path, settings.embed.model)
         resources.embedder(e5_model, settings.embed.batch_size)
         result["model_load_s"] = time.perf_counter() - t0
         from pipeline.extract import extract_article

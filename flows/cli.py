@@ -381,64 +381,6 @@ def demo(config: tuple[str, ...], corpus: Path, fresh: bool) -> None:
                f"  or: duckdb -readonly {store.snapshot_path(settings.warehouse.path)} \"select * from v_alerts\"")
 
 
-def _fmt_prf(p: Any) -> str:
-    return f"P {p.precision:.3f}  R {p.recall:.3f}  F1 {p.f1:.3f}"
-
-
-@main.command("eval")
-@config_option
-@click.argument("corpus_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--step-hours", type=float, default=12.0, show_default=True, help="Virtual clock step.")
-@click.option("--all-steps", is_flag=True, help="Run a cycle on every step, also when no item became visible.")
-@click.option("--warehouse", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Warehouse file for the replay (default: a fresh temporary file).")
-@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
-@handle_errors
-def eval_corpus(config: tuple[str, ...], corpus_dir: Path, step_hours: float, all_steps: bool,
-                warehouse: Path | None, as_json: bool) -> None:
-    """Replay a labeled corpus (dev-corpus layout: site/, labels.jsonl) through the real pipeline with a
-    virtual clock (feeds show only items published so far), one cycle per step, then print alert recall and
-    precision, duplicate and false alerts, rank of each alerted article in its incident, relevance P/R/F1 and
-    B-cubed / pairwise F1 of incident assignment over relevant articles.
-
-    \b
-    Example:
-      newswatch eval tests/data/corpus/dev --json
-    """
-    import tempfile
-
-    _quiet_prefect()
-    from flows.replay import replay
-
-    tmp = tempfile.mkdtemp(prefix="newswatch-eval-")
-    path = warehouse or Path(tmp) / "eval.duckdb"
-    path.unlink(missing_ok=True)
-    settings = settings_from(config, overrides={
-        "warehouse": {"path": str(path)}, "fetch": {"allow_private_addresses": True},
-        "alerts": {"channels": [{"name": "log", "type": "log"}]},
-    })
-
-    def progress(n: int, total: int, clock: datetime, report: Any) -> None:
-        click.echo(f"\rstep {n}/{total} clock {clock:%Y-%m-%d %H:%M} alerts {len(report.alerts)}   ",
-                   nl=False, err=True)
-
-    result = replay(corpus_dir, settings, step_hours, skip_empty=not all_steps, progress=progress)
-    click.echo("", err=True)
-    if as_json:
-        click.echo(json.dumps(result.as_dict(), indent=1))
-        return
-    click.echo(f"alerts: recall {result.alerted_incidents}/{result.incidents} ({result.alert_recall:.3f}), "
-               f"precision {result.alert_precision:.3f}, duplicates {result.duplicate_alerts}, "
-               f"false {result.false_alerts} {result.false_alerts_by_kind}")
-    click.echo(f"alerted article rank within its incident: {result.alert_ranks}")
-    click.echo(f"relevance: {_fmt_prf(result.relevance)}")
-    click.echo(f"incidents B-cubed: {_fmt_prf(result.bcubed)}")
-    click.echo(f"incidents pairwise: {_fmt_prf(result.pairwise)}")
-    click.echo(f"non-English articles joined to their incident: {result.non_english_assigned}")
-    for a in result.alerts:
-        click.echo(f"  {a.verdict:9s} {a.kind:15s} {a.gold_incident or '-':28s} rank {a.rank or '-'}  {a.url}")
-
-
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     import gzip
 
@@ -803,4 +745,7 @@ def mute_command(config: tuple[str, ...], feed: str, unmute: bool, reason: str |
     click.echo(f"{'unmuted' if unmute else 'muted'} {feed}")
 
 
-from flows import cli_export  # noqa: E402,F401  (registers `newswatch export` on main)
+# Command groups kept in their own modules register themselves on `main` when imported.
+from flows import cli_eval  # noqa: E402,F401
+from flows import cli_export  # noqa: E402,F401
+from flows import cli_topic  # noqa: E402,F401

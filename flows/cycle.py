@@ -31,7 +31,7 @@ from pipeline import feeds as feed_stage
 from pipeline import web
 from pipeline.assign import StreamItem, assign_stream, build_index, members_since
 from pipeline.embed import E5_SMALL, MINILM, embedding_text
-from pipeline.entities import extract_entities, headline_names_event, judge_report
+from pipeline.entities import headline_names_event
 from pipeline.errors import FeedMalformed, FetchFailed, TransientError
 from pipeline.extract import extract_article
 from pipeline.incidents import ClusterSettings, IncidentIndex
@@ -39,7 +39,7 @@ from pipeline.lexical import DocFreq
 from pipeline.models import Alert, Extraction, FeedEntry, FeedSource, IncidentRecord, Judgement, Page
 from pipeline.outbox import channel_wants
 from pipeline.proxies import ProxyRoutes
-from pipeline.relevance import judge_relevance
+from pipeline.relevance import judge_article
 from pipeline.settings import Settings
 from warehouse import store
 
@@ -497,22 +497,15 @@ JUDGE_BATCH = 500
 @task(name="judge-articles", cache_policy=NO_CACHE)
 def judge_articles(settings: Settings, report: CycleReport) -> None:
     """Decide relevance to the topic and extract the violated state and intruder for each new article."""
-    model = resources.topic_model(settings.topic.path, settings.embed.model, settings.embed.batch_size)
+    classifier = resources.classifier(settings.topic.classifier_path, settings.embed.model)
+    topic = resources.topic(settings.topic.path)
     while True:  # in batches: a backlog of thousands never sits in memory at once (texts + vectors)
         with _wh(settings) as con:  # one unit of work per batch (a waiting CLI writer gets in between)
             pending = store.pending_judgements(con, settings.embed.model, limit=JUDGE_BATCH)
             if not pending:
                 break
-            out = []
-            for article, vector in pending:
-                rel = judge_relevance(model, article.title, article.text, vector)
-                if rel.relevant:
-                    ents = extract_entities(model.topic, article.title, article.text)
-                    check = judge_report(model.topic, article.url, article.title, article.text)
-                    out.append(Judgement(article.article_id, True, rel.score, f"{rel.reason}; {check.reason}",
-                                         check.report, ents.country, ents.intruder))
-                else:
-                    out.append(Judgement(article.article_id, False, rel.score, rel.reason, False, None, None))
+            out = [judge_article(classifier, topic, article.article_id, article.title, article.text, vector)
+                   for article, vector in pending]
             store.insert_judgements(con, out, _now())
             _release_freed_memory()
             report.judged += len(out)

@@ -11,21 +11,27 @@ from typing import Any
 
 from flows.corpus_server import CorpusServer
 from flows.cycle import run_cycle
-from pipeline.evaluation import Decision, EvalReport, Label, evaluate_replay
+from pipeline.evaluation import Decision, Label, Replay
 from pipeline.settings import FeedSettings, Settings
 from warehouse import store
 
 
 def read_labels(corpus_dir: Path, base_url: str) -> list[Label]:
+    """The corpus's labels.jsonl with links on `base_url`; articles of incidents that incidents.json marks
+    `"optional": true` are flagged (scored neither way)."""
     path = corpus_dir / "labels.jsonl"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no labels.jsonl in the corpus directory")
+    incidents_path = corpus_dir / "incidents.json"
+    incidents = json.loads(incidents_path.read_text(encoding="utf-8")) if incidents_path.is_file() else {}
+    optional = {name for name, facts in incidents.items() if isinstance(facts, dict) and facts.get("optional")}
     labels = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             d = json.loads(line)
             labels.append(Label(d["url"].replace("{{BASE}}", base_url), d["published"], bool(d["relevant"]),
-                                d.get("incident"), d.get("kind", ""), d.get("lang", "")))
+                                d.get("incident"), d.get("kind", ""), d.get("lang", ""),
+                                optional=d.get("incident") in optional))
     labels.sort(key=lambda l: (datetime.fromisoformat(l.published), l.url))
     return labels
 
@@ -45,9 +51,9 @@ def replay_steps(labels: list[Label], step_hours: float, skip_empty: bool) -> li
 
 
 def replay(corpus_dir: Path, settings: Settings, step_hours: float = 12.0, skip_empty: bool = True,
-           progress: Callable[[int, int, datetime, Any], None] | None = None) -> EvalReport:
+           progress: Callable[[int, int, datetime, Any], None] | None = None) -> Replay:
     """Serve `corpus_dir`, run one cycle per clock step on `settings` (its feeds are replaced by the corpus
-    outlets), and score the warehouse against the labels."""
+    outlets), and return the labels with what the warehouse decided (score it with pipeline.evaluation)."""
     with CorpusServer(corpus_dir / "site") as server:
         labels = read_labels(corpus_dir, server.base_url)
         feeds = [{"name": n, "url": u} for n, u in server.feed_urls().items()]
@@ -62,4 +68,4 @@ def replay(corpus_dir: Path, settings: Settings, step_hours: float = 12.0, skip_
     with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
         decisions = {u: Decision(r, i) for u, (r, i) in store.read_decisions(con).items()}
         alerted = store.read_alerted_urls(con, channel)
-    return evaluate_replay(labels, decisions, alerted)
+    return Replay(labels, decisions, alerted)

@@ -10,7 +10,8 @@ from functools import lru_cache
 from typing import Any
 
 from pipeline.embed import Embedder, load_embedder
-from pipeline.relevance import TopicModel, build_topic_model
+from pipeline.errors import ConfigInvalid
+from pipeline.relevance import ReportClassifier, load_classifier
 from pipeline.settings import Settings
 from pipeline.topics import Topic, load_topic
 from warehouse import store
@@ -27,9 +28,21 @@ def topic(path: str) -> Topic:
 
 
 @lru_cache(maxsize=8)
-def topic_model(path: str, model: str, batch_size: int) -> TopicModel:
-    emb = embedder(model, batch_size)
-    return build_topic_model(topic(path), emb.encode)
+def classifier(path: str, model: str) -> ReportClassifier:
+    """The topic's report classifier; ConfigInvalid (topic.classifier) when it is missing, unreadable or trained
+    on another embedding model than `model`."""
+    try:
+        found = load_classifier(path)
+    except FileNotFoundError as exc:
+        raise ConfigInvalid("config", "topic.classifier",
+                            f"{path}: no such file; train one with `newswatch topic train`") from exc
+    except (OSError, ValueError) as exc:
+        raise ConfigInvalid("config", "topic.classifier", str(exc)) from exc
+    if found.model != model:
+        raise ConfigInvalid("config", "topic.classifier",
+                            f"{path} was trained on {found.model!r} but embed.model is {model!r}; retrain it with "
+                            "`newswatch topic train`")
+    return found
 
 
 def _open(settings: Settings) -> AbstractContextManager[Any]:

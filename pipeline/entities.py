@@ -5,12 +5,10 @@ Pure: counts gazetteer cue mentions with title/lead weighting; no network, no da
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pipeline.relevance import article_body
+from pipeline.lexical import article_body
 from pipeline.topics import GazetteerEntry, Topic, fold_text
 
 # Weight of one mention by where it is: the title and lead say what the story is about.
@@ -105,40 +103,6 @@ def extract_entities(topic: Topic, title: str, text: str) -> Entities:
     )
     intruder = _best(intruder_scores, [e.name for e in gazetteer.intruders])
     return Entities(country=country, intruder=intruder)
-
-
-@dataclass(frozen=True)
-class ReportCheck:
-    """Whether an article reads as a report of one incident (may open an incident and alert), and why not."""
-
-    report: bool
-    reason: str
-
-
-def judge_report(topic: Topic, url: str, title: str, text: str) -> ReportCheck:
-    """Analysis, opinion and overview pieces are about the topic but not a report of one incident.
-
-    Signals, all from the topic file's [genre] section: a genre cue in the title ("analysis", "timeline"),
-    a genre segment in the URL path ("/opinion/"), or `overview_min_states` or more distinct violated-side
-    states named in the title and lead.
-    """
-    genre = topic.genre
-    folded_title = fold_text(title)
-    for cue in genre.non_report_title:
-        if cue.search(folded_title):
-            return ReportCheck(False, f"genre cue in title: {cue.text}")
-    segments = [s.lower() for s in urlsplit(url).path.split("/")[:-1] if s]
-    for segment in segments:
-        if segment in genre.non_report_path:
-            return ReportCheck(False, f"genre section in URL: /{segment}/")
-    if genre.overview_min_states:
-        gazetteer = topic.entities
-        skip = set(gazetteer.intruder_origins) | set(gazetteer.theatre)
-        lead = fold_text(title + " " + " ".join(text.split()[: genre.overview_lead_words]))
-        named = sorted(e.name for e in gazetteer.states if e.name not in skip and _mention_spans(e, lead))
-        if len(named) >= genre.overview_min_states:
-            return ReportCheck(False, f"overview: names {len(named)} states ({', '.join(named)})")
-    return ReportCheck(True, "report")
 
 
 def headline_names_event(topic: Topic, title: str) -> bool:

@@ -125,6 +125,18 @@ def is_follow_up(title: str, text: str = "", *, lead_words: int = 25) -> bool:
     return False
 
 
+# Lines of extracted text that are links to other stories ("- Other headline 14 Sep 2025", as kept by
+# trafilatura from "More stories"/"Read also" boxes): they talk about other events, so cues there mislead.
+_LINKED_HEADLINE = re.compile(
+    r"^\s*[-\u2022*]\s.*(\d{1,2}\s+\w{3,10}\.?\s+\d{4}|\w{3,10}\.?\s+\d{1,2},\s+\d{4}|\d{4}-\d{2}-\d{2})\s*$"
+)
+
+
+def article_body(text: str) -> str:
+    """`text` without lines that are dated links to other stories (related-stories lists)."""
+    return "\n".join(line for line in text.splitlines() if not _LINKED_HEADLINE.match(line))
+
+
 class DocFreq:
     """Streaming document frequencies: how many documents seen so far contain each term.
 

@@ -1,135 +1,177 @@
-"""Topic relevance: is an article about the watch topic? Combines topic cues with prototype similarity.
+"""Relevance: is an article a report of one incident of the watch topic, about the topic without reporting one
+incident (analysis, opinion, overview), or neither (near-topic, unrelated)? Learned from labeled examples.
 
-Pure (numpy only): the embedder is passed in; never imports prefect, duckdb, warehouse or flows.
+A multinomial logistic regression over the article's embedding (standardised), trained on labeled articles
+(`newswatch topic train`: corpora in the dev-corpus layout plus the topic file's own examples) and stored as JSON
+beside the topic file. Pure numpy: no network, no database, no model loading.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.embed import embedding_text as embed_text
-from pipeline.topics import Cue, Topic, fold_text
+from pipeline.entities import extract_entities
+from pipeline.models import Judgement
+from pipeline.topics import Topic
 
-Vector = npt.NDArray[np.float32]
-Embed = Callable[[Sequence[str]], npt.NDArray[np.floating[Any]]]
+CLASSES = ("report", "analysis", "other")
+"""What the classifier tells apart, in the order of its outputs."""
 
-# Words of article text (after the title) that go into the embedded text: the lead carries the news.
-LEAD_WORDS = 120
-# A cue in the title counts this many times a cue in the body.
-TITLE_WEIGHT = 2.0
-# Cue evidence saturates: the n-th distinct cue adds less (score contribution = 1 - exp(-hits / SATURATION)).
-SATURATION = 3.0
-# Weights of the three signals and the decision threshold (tuned on the dev corpus, see benchmarks/).
-PROTOTYPE_WEIGHT = 1.0
-INCLUDE_WEIGHT = 1.0
-EXCLUDE_WEIGHT = 1.0
-THRESHOLD = 0.35
-# Lines of extracted text that are links to other stories ("- Other headline 14 Sep 2025", as kept by
-# trafilatura from "More stories"/"Read also" boxes): they talk about other events, so cues there mislead.
-_LINKED_HEADLINE = re.compile(
-    r"^\s*[-\u2022*]\s.*(\d{1,2}\s+\w{3,10}\.?\s+\d{4}|\w{3,10}\.?\s+\d{1,2},\s+\d{4}|\d{4}-\d{2}-\d{2})\s*$"
-)
+KIND_CLASS = {
+    "report": "report", "first_report": "report", "follow_up": "report", "syndicated_copy": "report",
+    "analysis": "analysis",
+    "near_topic": "other", "unrelated": "other",
+}
+"""Label kinds (labels.jsonl `kind`, the topic file's example groups) and the class each one trains."""
+
+FORMAT = 1
 
 
 @dataclass(frozen=True)
-class Relevance:
-    """Decision, its score (positive means relevant), and a short human-readable reason."""
+class Verdict:
+    """The classifier's decision for one article: relevant (report or analysis) and report (may be an incident's
+    member), with the class probabilities behind it."""
 
     relevant: bool
-    score: float
-    reason: str
+    report: bool
+    probabilities: tuple[float, float, float]
+
+    @property
+    def reason(self) -> str:
+        p = self.probabilities
+        return f"report {p[0]:.2f}, analysis {p[1]:.2f}, other {p[2]:.2f}"
 
 
 @dataclass(frozen=True)
-class TopicModel:
-    """A topic with its embedded prototypes (rows L2-normalised) and the embedder's similarity gap.
+class ReportClassifier:
+    """Standardisation (`mean`, `scale`) and the linear model (`weights` classes x dim, `bias`) over the vectors
+    of `model`. `trained_on` says what it learned from (corpora and example counts)."""
 
-    `gap` is the mean positive-positive similarity minus the mean positive-negative similarity of the
-    examples: it puts prototype margins of different embedders on one scale.
+    model: str
+    mean: npt.NDArray[np.float64]
+    scale: npt.NDArray[np.float64]
+    weights: npt.NDArray[np.float64]
+    bias: npt.NDArray[np.float64]
+    trained_on: dict[str, Any]
+
+    def probabilities(self, vectors: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        """Class probabilities (rows sum to 1) of each row of `vectors`."""
+        x = (np.atleast_2d(np.asarray(vectors, dtype=np.float64)) - self.mean) / self.scale
+        return _softmax(x @ self.weights.T + self.bias)
+
+    def judge(self, vector: npt.ArrayLike) -> Verdict:
+        """Relevant when report + analysis outweigh other; a report when, besides, report outweighs analysis."""
+        p = self.probabilities(vector)[0]
+        relevant = p[0] + p[1] > p[2]
+        return Verdict(bool(relevant), bool(relevant and p[0] >= p[1]), (float(p[0]), float(p[1]), float(p[2])))
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "format": FORMAT, "model": self.model, "classes": list(CLASSES), "trained_on": self.trained_on,
+            "mean": _rounded(self.mean), "scale": _rounded(self.scale),
+            "weights": [_rounded(row) for row in self.weights], "bias": _rounded(self.bias),
+        }, indent=1)
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> ReportClassifier:
+        """Parse a stored classifier; raises ValueError naming `source` when it is not one."""
+        try:
+            data = json.loads(text)
+            if data.get("format") != FORMAT or tuple(data.get("classes", ())) != CLASSES:
+                raise ValueError(f"format {data.get('format')!r} / classes {data.get('classes')!r} not understood")
+            mean = np.asarray(data["mean"], dtype=np.float64)
+            scale = np.asarray(data["scale"], dtype=np.float64)
+            weights = np.asarray(data["weights"], dtype=np.float64)
+            bias = np.asarray(data["bias"], dtype=np.float64)
+            if not (mean.shape == scale.shape == weights.shape[1:] and weights.shape[0] == bias.shape[0] == 3):
+                raise ValueError("shapes of mean, scale, weights and bias disagree")
+            if not np.all(scale > 0):
+                raise ValueError("scale must be positive")
+            return cls(str(data["model"]), mean, scale, weights, bias, dict(data.get("trained_on", {})))
+        except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
+            raise ValueError(f"invalid report classifier {source}: {exc}") from exc
+
+
+def load_classifier(path: str | Path) -> ReportClassifier:
+    """Read a classifier written by `ReportClassifier.to_json`. Raises OSError if unreadable, ValueError if invalid."""
+    path = Path(path)
+    return ReportClassifier.from_json(path.read_text(encoding="utf-8"), str(path))
+
+
+def classifier_path(topic_path: str | Path) -> Path:
+    """Where a topic's classifier is kept: beside the topic file, `<topic>.classifier.json`."""
+    path = Path(topic_path)
+    return path.with_name(path.stem + ".classifier.json")
+
+
+def train_classifier(model: str, vectors: npt.ArrayLike, kinds: Sequence[str], *, l2: float = 10.0,
+                     steps: int = 3000, trained_on: dict[str, Any] | None = None) -> ReportClassifier:
+    """Fit the classifier on embedded examples and their label kinds (keys of KIND_CLASS).
+
+    Classes are weighted inversely to their frequency (a rare class counts as much as a common one); `l2` is the
+    ridge penalty on the weights (the larger, the smoother). Full-batch gradient descent with momentum on a convex
+    loss: deterministic. Raises ValueError for an unknown kind or a class without examples.
     """
-
-    topic: Topic
-    positive: Vector
-    negative: Vector
-    gap: float
-
-
-def embedding_text(title: str, text: str, lead_words: int = LEAD_WORDS) -> str:
-    """The text to embed for an article judged by this module (pipeline.embed.embedding_text, 120 words)."""
-    return embed_text(title, text, lead_words)
-
-
-def build_topic_model(topic: Topic, embed: Embed) -> TopicModel:
-    """Embed the topic's description and examples with `embed` (L2-normalised rows, one per text)."""
-    positive_texts = [topic.description, *topic.examples.positive]
-    vectors = np.asarray(embed([*positive_texts, *topic.examples.negative]), dtype=np.float32)
-    if vectors.ndim != 2 or vectors.shape[0] != len(positive_texts) + len(topic.examples.negative):
-        raise ValueError(f"embed returned shape {vectors.shape} for {len(vectors)} texts")
-    positive = vectors[: len(positive_texts)]
-    negative = vectors[len(positive_texts) :]
-    pos_pos = positive @ positive.T
-    n = len(positive)
-    within = float((pos_pos.sum() - np.trace(pos_pos)) / max(n * (n - 1), 1))
-    across = float((positive @ negative.T).mean())
-    return TopicModel(topic=topic, positive=positive, negative=negative, gap=max(within - across, 1e-3))
-
-
-def article_body(text: str) -> str:
-    """`text` without lines that are dated links to other stories (related-stories lists)."""
-    return "\n".join(line for line in text.splitlines() if not _LINKED_HEADLINE.match(line))
-
-
-def _distinct_hits(cues: Sequence[Cue], folded: str) -> list[str]:
-    return [cue.text for cue in cues if cue.search(folded)]
+    x = np.asarray(vectors, dtype=np.float64)
+    unknown = sorted({k for k in kinds if k not in KIND_CLASS})
+    if unknown:
+        raise ValueError(f"unknown example kinds {unknown} (known: {sorted(KIND_CLASS)})")
+    y = np.array([CLASSES.index(KIND_CLASS[k]) for k in kinds])
+    counts = np.bincount(y, minlength=len(CLASSES))
+    if x.ndim != 2 or x.shape[0] != len(y) or np.any(counts == 0):
+        raise ValueError(f"need examples of every class {CLASSES}; got counts {counts.tolist()} for {x.shape} vectors")
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0) + 1e-6
+    z = (x - mean) / scale
+    n, dim = z.shape
+    sample_weight = (n / (len(CLASSES) * counts))[y]
+    onehot = np.eye(len(CLASSES))[y]
+    w = np.zeros((len(CLASSES), dim))
+    b = np.zeros(len(CLASSES))
+    vw, vb = np.zeros_like(w), np.zeros_like(b)
+    # Step size from the loss's smoothness bound (features standardised: curvature <= mean squared norm / 2).
+    lr = 1.0 / (0.5 * float(np.mean(np.sum(z * z, axis=1)) * sample_weight.max()) + l2 / n)
+    for _ in range(steps):
+        p = _softmax(z @ w.T + b)
+        g = (p - onehot) * sample_weight[:, None] / n
+        gw = g.T @ z + (l2 / n) * w
+        gb = g.sum(axis=0)
+        vw = 0.9 * vw - lr * gw
+        vb = 0.9 * vb - lr * gb
+        w += vw
+        b += vb
+    info = dict(trained_on or {})
+    info["examples"] = {c: int(k) for c, k in zip(CLASSES, counts)}
+    info["l2"] = l2
+    return ReportClassifier(model, mean, scale, w, b, info)
 
 
-def _top_mean(similarities: Vector, k: int) -> float:
-    k = min(k, len(similarities))
-    return float(np.sort(similarities)[-k:].mean())
+def _softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=1, keepdims=True)
 
 
-def judge_relevance(
-    model: TopicModel, title: str, text: str, vector: npt.NDArray[np.floating[Any]]
-) -> Relevance:
-    """Judge whether an article is about the topic.
-
-    `vector` is the article's embedding (same `embed` as the model, of `embedding_text(title, text)`);
-    `text` may be empty (dead link, paywall): then the title and vector decide. Never raises for content.
-    """
-    vec = np.asarray(vector, dtype=np.float32).reshape(-1)
-    pos = _top_mean(model.positive @ vec, 2)
-    neg = _top_mean(model.negative @ vec, 2)
-    proto = (pos - neg) / model.gap
-
-    folded_title = fold_text(title)
-    folded_body = fold_text(article_body(text))
-    cues = model.topic.cues
-    inc_title = _distinct_hits(cues.include, folded_title)
-    inc_body = _distinct_hits(cues.include, folded_body)
-    exc_title = _distinct_hits(cues.exclude, folded_title)
-    exc_body = _distinct_hits(cues.exclude, folded_body)
-    inc = TITLE_WEIGHT * len(inc_title) + len(inc_body)
-    exc = TITLE_WEIGHT * len(exc_title) + len(exc_body)
-    inc_s = 1.0 - math.exp(-inc / SATURATION)
-    exc_s = 1.0 - math.exp(-exc / SATURATION)
-
-    score = PROTOTYPE_WEIGHT * proto + INCLUDE_WEIGHT * inc_s - EXCLUDE_WEIGHT * exc_s - THRESHOLD
-    shown_inc = list(dict.fromkeys(inc_title + inc_body))[:4]
-    shown_exc = list(dict.fromkeys(exc_title + exc_body))[:3]
-    reason = f"prototype {proto:+.2f}; cue {inc_s:.2f} {shown_inc}; exclude {exc_s:.2f} {shown_exc}"
-    if score > 0.0 and not inc and not _names_an_intruder(model.topic, folded_title + " " + folded_body):
-        # Similar in tone (security news) but nothing of the topic named: neither a topic cue nor an intruder
-        # kind. Without this, shootings and other violent news pass on prototype similarity alone.
-        return Relevance(relevant=False, score=min(score, 0.0), reason=reason + "; no topic cue, no intruder named")
-    return Relevance(relevant=score > 0.0, score=score, reason=reason)
+def _rounded(values: npt.NDArray[np.float64]) -> list[float]:
+    return [round(float(v), 6) for v in values]
 
 
-def _names_an_intruder(topic: Topic, folded: str) -> bool:
-    return any(cue.search(folded) for entry in topic.entities.intruders for cue in entry.cues)
+def judge_article(classifier: ReportClassifier, topic: Topic, article_id: str, title: str, text: str,
+                  vector: npt.ArrayLike) -> Judgement:
+    """The judge step for one article: the classifier's verdict on its vector, and for a relevant article the
+    violated state and intruder the text names (pipeline.entities). `score` is P(report) + P(analysis) - P(other):
+    positive means relevant."""
+    verdict = classifier.judge(vector)
+    p = verdict.probabilities
+    score = p[0] + p[1] - p[2]
+    if not verdict.relevant:
+        return Judgement(article_id, False, score, verdict.reason, False, None, None)
+    entities = extract_entities(topic, title, text)
+    return Judgement(article_id, True, score, verdict.reason, verdict.report, entities.country, entities.intruder)

