@@ -539,12 +539,13 @@ def assign_incidents(settings: Settings, report: CycleReport) -> None:
         pending = store.pending_assignments(con, model)
         if not pending:
             return
-        # Pages we could not read (a title and summary are too little to tell a new incident from a follow-up)
-        # and headlines that name neither a state nor an intruder (responses, policy) may join an incident but
-        # never open one; non-reports (analysis, opinion, overviews) join none.
+        # Every relevant article may join an incident; only a readable page (a title and summary are too little to
+        # tell a new incident from a follow-up) that the classifier calls a confident report, with a headline that
+        # names a state or an intruder (responses and policy pieces often name neither), may open one.
         topic = resources.topic(settings.topic.path)
         items = [StreamItem(a.article_id, a.published_at, a.title, a.text, v,
-                            may_open=a.status == "ok" and headline_names_event(topic, a.title), may_join=j.report)
+                            may_open=a.status == "ok" and j.report and headline_names_event(topic, a.title),
+                            lang=a.lang, country=j.country)
                  for a, v, j in pending]
         since = members_since(items, engine)
         assert since is not None

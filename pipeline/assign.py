@@ -24,8 +24,9 @@ class StreamItem:
     title: str
     text: str
     vector: np.ndarray
-    may_open: bool = True  # False for pages we could not read: a title alone may join an incident, never open one
-    may_join: bool = True  # False for non-reports (analysis, opinion, overviews): about the topic, in no incident
+    may_open: bool = True  # False: may join an incident, never open one (a title alone, a doubtful report)
+    lang: str | None = None  # the article's language: lexical evidence compares articles of one language only
+    country: str | None = None  # the violated state it names (judge step): another state's incident is another
 
 
 def incident_id_for(opening_key: str) -> str:
@@ -41,7 +42,7 @@ def members_since(items: Sequence[StreamItem], settings: ClusterSettings) -> dat
 
 
 def build_index(settings: ClusterSettings, doc_freq: DocFreq,
-                members: Iterable[tuple[str, str, datetime, np.ndarray, dict[str, int]]],
+                members: Iterable[tuple[str, str, datetime, np.ndarray, dict[str, int], str | None]],
                 index: IncidentIndex | None = None) -> IncidentIndex:
     """An index of already-assigned articles whose terms are already counted in `doc_freq`, restored in bulk.
 
@@ -54,8 +55,8 @@ def build_index(settings: ClusterSettings, doc_freq: DocFreq,
     elif index.settings != settings:
         raise ValueError("the kept index was built with other cluster settings")
     index.doc_freq = doc_freq
-    index.extend(Member(key, incident_id, published_at, vector, terms)
-                 for key, incident_id, published_at, vector, terms in members)
+    index.extend(Member(key, incident_id, published_at, vector, terms, lang)
+                 for key, incident_id, published_at, vector, terms, lang in members)
     index.prepare()
     return index
 
@@ -67,17 +68,15 @@ def assign_stream(index: IncidentIndex, items: Sequence[StreamItem]) -> list[Ass
     lead = index.settings.term_lead_words
     for item in sorted(items, key=lambda i: (i.published_at, i.key)):
         terms = extract_terms(item.title, item.text, lead_words=lead)
-        if not item.may_join:
-            index.doc_freq.add(terms)  # part of the stream's document frequencies, in no incident
-            out.append(AssignmentRecord(item.key, None, 0.0, None, False, terms))
-            continue
         follow_up = is_follow_up(item.title, item.text, lead_words=index.settings.follow_up_lead_words)
-        decision = index.assign(item.vector, terms, item.published_at, follow_up=follow_up)
+        decision = index.assign(item.vector, terms, item.published_at, follow_up=follow_up, lang=item.lang,
+                                country=item.country)
         opened = decision.incident_id is None and item.may_open
         incident_id = incident_id_for(item.key) if opened else decision.incident_id
         if incident_id is None:
             index.doc_freq.add(terms)  # still part of the stream's document frequencies
         else:
-            index.add(Member(item.key, incident_id, item.published_at, item.vector, terms))
+            index.add(Member(item.key, incident_id, item.published_at, item.vector, terms, item.lang,
+                             item.country))
         out.append(AssignmentRecord(item.key, incident_id, decision.score, decision.nearest_key, opened, terms))
     return out

@@ -51,6 +51,12 @@ class ClusterSettings:
     """Weight of the rescaled dense cosine in the hybrid score."""
     dense_floor: float = 0.6
     """Dense cosine rescaled as (cos - floor) / (1 - floor), clipped at 0: removes a model's baseline similarity."""
+    country_gate_hours: float = 48.0
+    """An article naming another violated state than an incident's (its first member's) may join that incident only
+    within this many hours of the incident's first report: one night's intruders over two neighbouring states are
+    one incident, another state days later is another. Within those hours, a member of an incident of the
+    article's own state written in another language is scored on the dense evidence alone (the words of two
+    languages cannot be compared). 0 disables both."""
     lexical_weight: float = 0.5
     """Weight of the tf-idf cosine (member weights frozen when the member was added) in the hybrid score."""
     full_coverage: float = 0.5
@@ -107,6 +113,8 @@ class ClusterSettings:
             raise ValueError("decay_floor must be in [0, 1]")
         if not 0.0 <= self.dense_floor < 1.0:
             raise ValueError("dense_floor must be in [0, 1)")
+        if self.country_gate_hours < 0:
+            raise ValueError("country_gate_hours must be >= 0")
         if self.top_k < 1:
             raise ValueError("top_k must be at least 1")
         if not 0.0 <= self.follow_up_lift <= 1.0:
@@ -130,6 +138,10 @@ class Member:
     published_at: datetime
     vector: FloatArray
     terms: Mapping[str, int]
+    lang: str | None = None
+    """The article's language (None: unknown): lexical evidence only compares articles of one language."""
+    country: str | None = None
+    """The violated state the article names (None: unknown); an incident's is its first member's."""
 
 
 @dataclass(frozen=True)
@@ -206,6 +218,15 @@ class IncidentIndex:
         self._incident_members: list[list[int]] = []
         self._member_incident = _Buffer(np.int64)
         self._times = _Buffer(np.float64)
+        self._langs = _Buffer(np.int32)  # language id of each member row (-1: unknown)
+        self._lang_ids: dict[str, int] = {}
+        self._qlang = -1  # language id of the article being assigned (-1: unknown), set by assign
+        self._qtime = 0.0  # its publication time (days), set by assign
+        self._qnames: set[str] = set()  # its entity terms, set by assign
+        self._country_ids: dict[str, int] = {}
+        self._incident_country: list[int] = []  # per incident row: its first member's country id (-1: unknown)
+        self._incident_start: list[float] = []  # per incident row: its first member's time (days)
+        self._qcountry = -1  # country id of the article being assigned, set by assign
         self._vectors: _Buffer | None = None
         self._offsets = _Buffer(np.int64)  # member i's terms are _term_ids[_offsets[i]:_offsets[i + 1]]
         self._offsets.extend([0])
@@ -285,11 +306,13 @@ class IncidentIndex:
         return [self._keys[int(r)] for r in rows]
 
     def assign(self, vector: FloatArray, terms: Mapping[str, int], published_at: datetime, *,
-               follow_up: bool = False) -> Assignment:
+               follow_up: bool = False, lang: str | None = None, country: str | None = None) -> Assignment:
         """Score the article against the members within the window and pick the best incident. Does not add.
 
         `follow_up`: the headline names a later stage of a story (`lexical.is_follow_up`); its time decay is lifted
         by follow_up_lift towards the members sharing follow_up_names names with it.
+        `lang`: the article's language; no penalty for missing names applies to a member in another language.
+        `country`: the violated state it names (see country_gate_hours).
 
         With fewer than prune_min_members members in the window every one is scored; otherwise only candidates:
         the nearest members by dense cosine (approximate index) and the members sharing one of the query's rarest
@@ -300,6 +323,10 @@ class IncidentIndex:
         n = len(self)
         if n == 0:
             return Assignment(None, 0.0, None)
+        self._qlang = self._lang_id(lang)
+        self._qcountry = self._country_id(country)
+        self._qtime = _days(published_at)
+        self._qnames = {term for term, count in terms.items() if count > 0 and term.startswith(ENTITY_PREFIX)}
         t = _days(published_at)
         every = t - self._t_min <= s.window_days and self._t_max - t <= s.window_days
         window: IntArray | None = None  # rows inside the window (None: every row)
@@ -339,7 +366,7 @@ class IncidentIndex:
         if window is not None:
             lexical = lexical[window]
         dense, dense_decay, lexical_decay = self._evidence(window, query, t, lift)
-        scores = self._combine(dense, dense_decay, lexical, lexical_decay, lexical_weight, scale)
+        scores = self._combine(window, dense, dense_decay, lexical, lexical_decay, lexical_weight, scale)
         return self._pick(window, self._penalise_conflicts(window, scores, terms, lexical_weight))
 
     # ------------------------------------------------------------------ adding
@@ -407,6 +434,8 @@ class IncidentIndex:
             if incident == len(self._incident_ids):
                 self._incident_ids.append(m.incident_id)
                 self._incident_members.append([])
+                self._incident_country.append(self._country_id(m.country))
+                self._incident_start.append(_days(m.published_at))
             self._incident_members[incident].append(len(self._keys))
             self._rows[m.key] = len(self._keys)
             self._keys.append(m.key)
@@ -416,6 +445,7 @@ class IncidentIndex:
                 if self._entity_owner.setdefault(term, incident) != incident:
                     self._entity_owner[term] = -1
         self._member_incident.extend([self._incident_row[m.incident_id] for m in members])
+        self._langs.extend([self._lang_id(m.lang) for m in members])
         self._times.extend(times)
         self._vectors.extend(vectors)
         self._offsets.extend(self._offsets.view[-1] + np.cumsum(lengths))
@@ -457,6 +487,24 @@ class IncidentIndex:
         np.maximum.at(self._term_last.data, flat_ids, entry_times)
         np.maximum.at(self._term_maxw.data, flat_ids, w)
         return len(members)
+
+    def _country_id(self, country: str | None) -> int:
+        if not country:
+            return -1
+        return self._country_ids.setdefault(country, len(self._country_ids))
+
+    def _lang_id(self, lang: str | None) -> int:
+        if not lang:
+            return -1
+        return self._lang_ids.setdefault(lang.lower(), len(self._lang_ids))
+
+    def _cross(self, rows: IntArray | None) -> npt.NDArray[np.bool_] | None:
+        """Which of `rows` (None: every member) are in another language than the article; None when none can be."""
+        if self._qlang < 0 or len(self._lang_ids) < 2:
+            return None
+        langs = self._langs.data[: len(self)] if rows is None else self._langs.data[rows]
+        cross = (langs >= 0) & (langs != self._qlang)
+        return cross if cross.any() else None
 
     def _sync_ann(self) -> None:
         """Build the dense index (k-means cells trained on an even sample of the members; again whenever the
@@ -581,10 +629,10 @@ class IncidentIndex:
         dense, dense_decay, lexical_decay = self._evidence(rows, query, t, lift)
         if self.settings.top_k > 1:
             lexical = self._lexical_of(rows, qids, qweights)
-            scores = self._combine(dense, dense_decay, lexical, lexical_decay, lexical_weight, scale)
+            scores = self._combine(rows, dense, dense_decay, lexical, lexical_decay, lexical_weight, scale)
             return self._pick(rows, self._penalise_conflicts(rows, scores, terms, lexical_weight))
         bound_lexical = np.minimum(1.0, rare_lexical + common_bound)
-        bound = self._combine(dense, dense_decay, bound_lexical, lexical_decay, lexical_weight, scale)
+        bound = self._combine(rows, dense, dense_decay, bound_lexical, lexical_decay, lexical_weight, scale)
         bound = bound * (1.0 + 1e-9) + 1e-12  # rounding must not let an exact score pass its bound
         order = np.argsort(-bound, kind="stable")
         scores = np.full(rows.size, -np.inf)
@@ -595,7 +643,7 @@ class IncidentIndex:
                 break
             lexical = self._lexical_of(rows[chunk], qids, qweights)
             scores[chunk] = self._penalise_conflicts(rows[chunk], self._combine(
-                dense[chunk], dense_decay[chunk], lexical, lexical_decay[chunk], lexical_weight, scale),
+                rows[chunk], dense[chunk], dense_decay[chunk], lexical, lexical_decay[chunk], lexical_weight, scale),
                 terms, lexical_weight)  # a penalty only lowers a score: the bounds stay upper bounds
             best = max(best, float(scores[chunk].max()))
         return self._pick(rows, scores)
@@ -638,12 +686,28 @@ class IncidentIndex:
             lexical_decay += (1.0 - lexical_decay) * share
         return dense, dense_decay, lexical_decay
 
-    def _combine(self, dense: npt.NDArray[Any], dense_decay: npt.NDArray[np.float64],
+    def _combine(self, rows: IntArray | None, dense: npt.NDArray[Any], dense_decay: npt.NDArray[np.float64],
                  lexical: npt.NDArray[np.float64], lexical_decay: npt.NDArray[np.float64], lexical_weight: float,
                  scale: float) -> npt.NDArray[np.float64]:
-        """Member scores: the time-decayed weighted sum (element-wise, so any subset scores the same)."""
+        """Scores of member `rows` (None: every member): the time-decayed weighted sum (element-wise, so any subset
+        scores the same). A member in another language than the article is scored on the dense part alone, scaled
+        to the same total weight."""
         s = self.settings
-        return scale * (s.dense_weight * dense * dense_decay + lexical_weight * lexical * lexical_decay)
+        scores = scale * (s.dense_weight * dense * dense_decay + lexical_weight * lexical * lexical_decay)
+        cross = self._cross(rows)
+        if cross is not None and s.country_gate_hours > 0.0 and self._qcountry >= 0:
+            # Another language, the same violated state, within the same night: the words cannot be compared, so the
+            # dense evidence decides alone (scaled to the full weight, as for an article with no lexical evidence).
+            members = np.flatnonzero(cross) if rows is None else np.asarray(rows)[cross]
+            incidents = self._member_incident.data[members]
+            same = np.array([self._incident_country[int(i)] == self._qcountry and
+                             self._qtime - self._incident_start[int(i)] <= s.country_gate_hours / 24.0
+                             for i in incidents], dtype=bool)
+            if same.any():
+                where = np.flatnonzero(cross)[same]
+                scores = scores.copy()
+                scores[where] = (s.dense_weight + s.lexical_weight) * dense[where] * dense_decay[where]
+        return scores
 
     def _penalise_conflicts(self, rows: IntArray | None, scores: npt.NDArray[np.float64], terms: Mapping[str, int],
                             lexical_weight: float) -> npt.NDArray[np.float64]:
@@ -653,14 +717,25 @@ class IncidentIndex:
         for another language). Only members at or above the threshold are checked: with top_k 1 a lower one
         cannot win, and a lowered score never rises above the unpenalised one."""
         s = self.settings
+        incidents = self._member_incident.data
+        if s.country_gate_hours > 0.0 and self._qcountry >= 0:
+            gate_days = s.country_gate_hours / 24.0
+            for j in np.flatnonzero(scores >= s.threshold).tolist():
+                incident = int(incidents[j if rows is None else int(rows[j])])
+                country = self._incident_country[incident]
+                if country >= 0 and country != self._qcountry and \
+                        self._qtime - self._incident_start[incident] > gate_days:
+                    scores[j] = 0.0  # another state's incident, and not the same night
         if s.conflict_penalty >= 1.0 or s.lexical_weight <= 0.0:
             return scores
         penalty = 1.0 - (1.0 - s.conflict_penalty) * lexical_weight / s.lexical_weight
         if penalty >= 1.0:
             return scores
-        incidents = self._member_incident.data
+        langs = self._langs.data
         for j in np.flatnonzero(scores >= s.threshold).tolist():
             row = j if rows is None else int(rows[j])
+            if self._qlang != -1 and langs[row] >= 0 and langs[row] != self._qlang:
+                continue  # another language: missing names say nothing
             incident = int(incidents[row])
             own = [term for term in self._entities[row] if self._entity_owner[term] == incident]
             if len(own) >= s.conflict_names and not any(terms.get(term, 0) > 0 for term in own):

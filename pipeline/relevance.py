@@ -36,8 +36,8 @@ FORMAT = 1
 
 @dataclass(frozen=True)
 class Verdict:
-    """The classifier's decision for one article: relevant (report or analysis) and report (may be an incident's
-    member), with the class probabilities behind it."""
+    """The classifier's decision for one article: relevant (report or analysis: may join an incident) and report
+    (a confident report of one incident: may open one and alert), with the class probabilities behind it."""
 
     relevant: bool
     report: bool
@@ -52,7 +52,8 @@ class Verdict:
 @dataclass(frozen=True)
 class ReportClassifier:
     """Standardisation (`mean`, `scale`) and the linear model (`weights` classes x dim, `bias`) over the vectors
-    of `model`. `trained_on` says what it learned from (corpora and example counts)."""
+    of `model`. `open_threshold`: the report probability from which an article may open an incident (and alert).
+    `trained_on` says what it learned from (corpora and example counts)."""
 
     model: str
     mean: npt.NDArray[np.float64]
@@ -60,6 +61,7 @@ class ReportClassifier:
     weights: npt.NDArray[np.float64]
     bias: npt.NDArray[np.float64]
     trained_on: dict[str, Any]
+    open_threshold: float = 0.8
 
     def probabilities(self, vectors: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Class probabilities (rows sum to 1) of each row of `vectors`."""
@@ -67,14 +69,18 @@ class ReportClassifier:
         return _softmax(x @ self.weights.T + self.bias)
 
     def judge(self, vector: npt.ArrayLike) -> Verdict:
-        """Relevant when report + analysis outweigh other; a report when, besides, report outweighs analysis."""
+        """Relevant when report + analysis outweigh other; a report when, besides, the report probability reaches
+        open_threshold (a desk forgives a slow alert, not a wrong one: a doubtful report may join an incident,
+        and the next, clearer report of a new incident opens it)."""
         p = self.probabilities(vector)[0]
         relevant = p[0] + p[1] > p[2]
-        return Verdict(bool(relevant), bool(relevant and p[0] >= p[1]), (float(p[0]), float(p[1]), float(p[2])))
+        return Verdict(bool(relevant), bool(relevant and p[0] >= self.open_threshold),
+                       (float(p[0]), float(p[1]), float(p[2])))
 
     def to_json(self) -> str:
         return json.dumps({
             "format": FORMAT, "model": self.model, "classes": list(CLASSES), "trained_on": self.trained_on,
+            "open_threshold": self.open_threshold,
             "mean": _rounded(self.mean), "scale": _rounded(self.scale),
             "weights": [_rounded(row) for row in self.weights], "bias": _rounded(self.bias),
         }, indent=1)
@@ -94,7 +100,10 @@ class ReportClassifier:
                 raise ValueError("shapes of mean, scale, weights and bias disagree")
             if not np.all(scale > 0):
                 raise ValueError("scale must be positive")
-            return cls(str(data["model"]), mean, scale, weights, bias, dict(data.get("trained_on", {})))
+            threshold = float(data.get("open_threshold", 0.8))
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"open_threshold {threshold} is not a probability")
+            return cls(str(data["model"]), mean, scale, weights, bias, dict(data.get("trained_on", {})), threshold)
         except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
             raise ValueError(f"invalid report classifier {source}: {exc}") from exc
 
@@ -112,7 +121,8 @@ def classifier_path(topic_path: str | Path) -> Path:
 
 
 def train_classifier(model: str, vectors: npt.ArrayLike, kinds: Sequence[str], *, l2: float = 10.0,
-                     steps: int = 3000, trained_on: dict[str, Any] | None = None) -> ReportClassifier:
+                     open_threshold: float = 0.8, steps: int = 3000, trained_on: dict[str, Any] | None = None
+                     ) -> ReportClassifier:
     """Fit the classifier on embedded examples and their label kinds (keys of KIND_CLASS).
 
     Classes are weighted inversely to their frequency (a rare class counts as much as a common one); `l2` is the
@@ -150,7 +160,7 @@ def train_classifier(model: str, vectors: npt.ArrayLike, kinds: Sequence[str], *
     info = dict(trained_on or {})
     info["examples"] = {c: int(k) for c, k in zip(CLASSES, counts)}
     info["l2"] = l2
-    return ReportClassifier(model, mean, scale, w, b, info)
+    return ReportClassifier(model, mean, scale, w, b, info, open_threshold)
 
 
 def _softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

@@ -367,7 +367,7 @@ def test_bulk_restore_weighs_terms_exactly_like_adding_one_by_one() -> None:
 
 
 def test_kept_index_is_extended_with_only_the_members_it_lacks() -> None:
-    rows = [(m.key, m.key.split("-")[0], m.published_at, m.vector, dict(m.terms)) for m in stream()]
+    rows = [(m.key, m.key.split("-")[0], m.published_at, m.vector, dict(m.terms), None) for m in stream()]
     doc_freq = DocFreq()
     for row in rows:
         doc_freq.add(row[4])

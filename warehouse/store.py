@@ -482,17 +482,19 @@ def pending_assignments(con: duckdb.DuckDBPyConnection, model: str) -> list[tupl
 
 
 def read_members(con: duckdb.DuckDBPyConnection, since: datetime, model: str, *, assigned_since: datetime | None = None
-                 ) -> list[tuple[str, str, datetime, np.ndarray, dict[str, int]]]:
+                 ) -> list[tuple[str, str, datetime, np.ndarray, dict[str, int], str | None]]:
     """Assigned articles published at or after `since` (and, with `assigned_since`, assigned at or after it: what
-    a kept index lacks): (article_id, incident_id, published_at, vector, terms), in publication order."""
+    a kept index lacks): (article_id, incident_id, published_at, vector, terms, lang), in publication order."""
     rows = con.execute(
-        "SELECT ia.article_id, ia.incident_id, a.published_at, e.vector, ia.terms_json FROM incident_articles ia "
+        "SELECT ia.article_id, ia.incident_id, a.published_at, e.vector, ia.terms_json, a.lang "
+        "FROM incident_articles ia "
         "JOIN articles a USING (article_id) JOIN embeddings e USING (article_id) "
         "WHERE a.published_at >= ? AND e.model = ? AND ia.incident_id IS NOT NULL "
         "AND (?::TIMESTAMPTZ IS NULL OR ia.assigned_at >= ?::TIMESTAMPTZ) ORDER BY a.published_at, ia.article_id",
         [since, model, assigned_since, assigned_since],
     ).fetchall()
-    return [(r[0], r[1], _utc(r[2]), np.asarray(r[3], dtype=np.float32), json.loads(r[4])) for r in rows]  # type: ignore[misc]
+    return [(r[0], r[1], _utc(r[2]), np.asarray(r[3], dtype=np.float32), json.loads(r[4]), r[5])  # type: ignore[misc]
+            for r in rows]
 
 
 def assignment_fingerprint(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
