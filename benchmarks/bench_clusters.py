@@ -30,6 +30,11 @@ sys.path.insert(0, str(REPO))
 from pipeline.incidents import ClusterSettings, IncidentIndex, Member  # noqa: E402
 from pipeline.lexical import DocFreq, extract_terms, is_follow_up  # noqa: E402
 from pipeline.scoring import score_clusters, score_first_story  # noqa: E402
+from pipeline.settings import SHIPPED_TOPIC  # noqa: E402
+from pipeline.topics import load_topic  # noqa: E402
+
+# The later-stage words (arrest, trial, verdict) of the shipped topic file: generic news vocabulary.
+LATER_STAGE = load_topic(SHIPPED_TOPIC).later_stage
 
 CACHE = Path(__file__).resolve().parent / "cache"
 DEFAULT_GVA = REPO.parent / "shared" / "bench" / "gva-dev.jsonl.gz"
@@ -126,7 +131,7 @@ def run_engine(
     opened: set[str] = set()
     for doc, vec in zip(docs, vectors, strict=True):
         terms = terms_of(doc)
-        follow_up = is_follow_up(doc.title, doc.text, lead_words=settings.follow_up_lead_words)
+        follow_up = is_follow_up(doc.title, doc.text, LATER_STAGE, lead_words=settings.follow_up_lead_words)
         a = index.assign(vec, terms, doc.published_at, follow_up=follow_up)
         incident = a.incident_id or f"inc:{doc.key}"
         if a.incident_id is None:
@@ -166,7 +171,7 @@ def compare_pruned(docs: Sequence[Doc], vectors: np.ndarray, settings: ClusterSe
     out = {"articles": 0, "decisions_differ": 0, "joins": 0, "join_nearest_differs": 0, "below_nearest_differs": 0}
     for doc, vec in zip(docs, vectors, strict=True):
         terms = extract_terms(doc.title, doc.text, lead_words=settings.term_lead_words)
-        follow_up = is_follow_up(doc.title, doc.text, lead_words=settings.follow_up_lead_words)
+        follow_up = is_follow_up(doc.title, doc.text, LATER_STAGE, lead_words=settings.follow_up_lead_words)
         want = exact.assign(vec, terms, doc.published_at, follow_up=follow_up)
         got = pruned.assign(vec, terms, doc.published_at, follow_up=follow_up)
         out["articles"] += 1

@@ -438,7 +438,8 @@ def cluster_file(config: tuple[str, ...], input_path: Path, output: Path) -> Non
 
     items = [StreamItem(str(r["id"]), when(r["date"]), str(r["title"]), str(r["text"]), matrix[i])
              for i, r in enumerate(records)]
-    assigned = {a.article_id: a for a in assign_stream(build_index(engine, DocFreq(), []), items)}
+    later_stage = resources.topic(settings.topic.path).later_stage
+    assigned = {a.article_id: a for a in assign_stream(build_index(engine, DocFreq(), []), items, later_stage)}
     output.parent.mkdir(parents=True, exist_ok=True)
 
     def write(tmp: Path) -> None:

@@ -558,7 +558,7 @@ def assign_incidents(settings: Settings, report: CycleReport) -> None:
             n_docs, rows = store.read_doc_freq(con)
             doc_freq = DocFreq.from_rows(n_docs, rows)
             index = build_index(engine, doc_freq, store.read_members(con, since, model))
-        records = assign_stream(index, items)
+        records = assign_stream(index, items, topic.later_stage)
         by_id = {a.article_id: (a, j) for a, _, j in pending}
         incidents = []
         for r in records:

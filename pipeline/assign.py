@@ -15,6 +15,7 @@ import numpy as np
 from pipeline.incidents import ClusterSettings, IncidentIndex, Member
 from pipeline.lexical import DocFreq, extract_terms, is_follow_up
 from pipeline.models import AssignmentRecord, stable_id
+from pipeline.topics import Cue
 
 
 @dataclass(frozen=True)
@@ -61,14 +62,16 @@ def build_index(settings: ClusterSettings, doc_freq: DocFreq,
     return index
 
 
-def assign_stream(index: IncidentIndex, items: Sequence[StreamItem]) -> list[AssignmentRecord]:
+def assign_stream(index: IncidentIndex, items: Sequence[StreamItem], later_stage: Sequence[Cue] = ()
+                  ) -> list[AssignmentRecord]:
     """Assign each item (sorted here by publication time) to a known incident or a new one; the index and its
-    document frequencies are updated as it goes, so later items see earlier ones."""
+    document frequencies are updated as it goes, so later items see earlier ones. `later_stage`: the topic's cues
+    for a later stage of a story (Topic.later_stage; see lexical.is_follow_up)."""
     out: list[AssignmentRecord] = []
     lead = index.settings.term_lead_words
     for item in sorted(items, key=lambda i: (i.published_at, i.key)):
         terms = extract_terms(item.title, item.text, lead_words=lead)
-        follow_up = is_follow_up(item.title, item.text, lead_words=index.settings.follow_up_lead_words)
+        follow_up = is_follow_up(item.title, item.text, later_stage, lead_words=index.settings.follow_up_lead_words)
         decision = index.assign(item.vector, terms, item.published_at, follow_up=follow_up, lang=item.lang,
                                 country=item.country)
         opened = decision.incident_id is None and item.may_open

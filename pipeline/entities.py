@@ -5,11 +5,12 @@ Pure: counts gazetteer cue mentions with title/lead weighting; no network, no da
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.lexical import article_body
-from pipeline.topics import GazetteerEntry, Topic, fold_text
+from pipeline.topics import Cue, GazetteerEntry, Topic, fold_text
 
 # Weight of one mention by where it is: the title and lead say what the story is about.
 TITLE_WEIGHT = 4.0
@@ -44,12 +45,64 @@ def _segments(title: str, text: str) -> list[tuple[str, float]]:
 
 
 def _mention_spans(entry: GazetteerEntry, folded: str) -> list[tuple[int, int]]:
+    return _spans(entry.cues, folded)
+
+
+def _spans(cues: Sequence[Cue], folded: str) -> list[tuple[int, int]]:
     # Several cues of one entry can match at the same place ("drone", "dron*"): keep the longest, once.
     ends: dict[int, int] = {}
-    for cue in entry.cues:
+    for cue in set(cues):
         for match in cue.finditer(folded):
             ends[match.start()] = max(ends.get(match.start(), 0), match.end())
     return sorted(ends.items())
+
+
+_WORD = re.compile(r"\w+")
+
+
+_INDEXES: dict[int, tuple[tuple[GazetteerEntry, ...], dict[str, list[tuple[int, Cue]]], list[tuple[int, Cue]]]] = {}
+
+
+def _cue_index(entries: tuple[GazetteerEntry, ...]
+               ) -> tuple[dict[str, list[tuple[int, Cue]]], list[tuple[int, Cue]]]:
+    """Cues (with their entry's position) by the first three letters of their first word (a cue's match starts a
+    word, so a text can only hold it if one of its words starts so), and the cues with no such key (short, CJK or
+    wildcard-first cues: checked always). Built once per gazetteer, kept by identity (hashing thousands of cues
+    costs more than building this)."""
+    kept = _INDEXES.get(id(entries))
+    if kept is not None and kept[0] is entries:
+        return kept[1], kept[2]
+    by_prefix: dict[str, list[tuple[int, Cue]]] = {}
+    always: list[tuple[int, Cue]] = []
+    for i, entry in enumerate(entries):
+        for cue in entry.cues:
+            words = cue.text.split()
+            key = fold_text(words[0].rstrip("*"))[:3] if words else ""
+            if len(key) < 3 or not all(ch.isalpha() and ord(ch) < 0x2E80 for ch in key):
+                always.append((i, cue))
+            else:
+                by_prefix.setdefault(key, []).append((i, cue))
+    if len(_INDEXES) > 16:
+        _INDEXES.clear()
+    _INDEXES[id(entries)] = (entries, by_prefix, always)
+    return by_prefix, always
+
+
+def _mentions(entries: tuple[GazetteerEntry, ...], folded: str) -> list[tuple[GazetteerEntry, list[tuple[int, int]]]]:
+    """Each entry mentioned in `folded`, in entry order, with its mention spans (as _mention_spans)."""
+    by_prefix, always = _cue_index(entries)
+    candidates: dict[int, list[Cue]] = {}
+    for i, cue in always:
+        candidates.setdefault(i, []).append(cue)
+    for word in set(_WORD.findall(folded)):
+        for i, cue in by_prefix.get(word[:3], ()):
+            candidates.setdefault(i, []).append(cue)
+    out = []
+    for i in sorted(candidates):
+        spans = _spans(candidates[i], folded)
+        if spans:
+            out.append((entries[i], spans))
+    return out
 
 
 def _best(scores: dict[str, float], names: Sequence[str]) -> str | None:
@@ -78,9 +131,9 @@ def extract_entities(topic: Topic, title: str, text: str) -> Entities:
         origin_ends = sorted(
             match.end() for entry in origins for cue in entry.cues for match in cue.finditer(folded)
         )
-        for entry in gazetteer.states:
+        for entry, spans in _mentions(gazetteer.states, folded):
             total = 0.0
-            for start, end in _mention_spans(entry, folded):
+            for start, end in spans:
                 in_context = bool(
                     gazetteer.violated_before.search(folded, max(0, start - CONTEXT_CHARS), start)
                     or gazetteer.violated_after.match(folded[end : end + CONTEXT_CHARS])
@@ -112,4 +165,4 @@ def headline_names_event(topic: Topic, title: str) -> bool:
     article may join an incident but should not open one."""
     folded = fold_text(title)
     gazetteer = topic.entities
-    return any(_mention_spans(entry, folded) for entry in (*gazetteer.states, *gazetteer.intruders))
+    return bool(_mentions(gazetteer.states, folded)) or any(_mention_spans(e, folded) for e in gazetteer.intruders)

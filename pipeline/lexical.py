@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+
+from pipeline.topics import Cue, fold_text
 
 ENTITY_PREFIX = "@"
 """Entity terms (capitalised names, and bigrams of adjacent names) are the lowercased name after this prefix."""
@@ -98,31 +100,15 @@ def extract_terms(title: str, text: str, *, lead_words: int = 150, title_repeat:
     return counts
 
 
-# Headline words naming a later stage of a story (arrest, charge, court, sentence), as word prefixes: reports like
-# these come weeks or months after the event they follow up (IncidentIndex.assign(follow_up=...)). English, then the
-# other languages the feeds carry (de, fr, pl, da, et). Not "appeal" ("police appeal for witnesses" opens a story).
-_FOLLOW_UP_PREFIXES = (
-    "charg", "arrest", "sentenc", "indict", "plead", "guilty", "convict", "trial", "jury", "juror", "verdict",
-    "courtroom", "courthouse", "judge", "hearing", "arraign", "testif", "testimon", "mistrial", "acquit",
-    "prosecut", "lawsuit", "prison", "parole", "accused", "manslaughter",
-    "angeklagt", "anklage", "verurteil", "prozess", "gericht", "festgenommen", "festnahme", "haftstrafe", "urteil",
-    "condamn", "inculp", "procès", "tribunal", "interpellé",
-    "oskarż", "skazan", "wyrok", "sąd", "zatrzyma", "aresztowa",
-    "dømt", "sigtet", "anholdt", "fængsel", "tiltal",
-    "kohtu", "süüdi", "vahistat", "mõisteti",
-)
-_FOLLOW_UP_WORDS = frozenset({"plea", "pleas", "court", "courts", "bail", "bond", "sued", "retten"})
-
-
-def is_follow_up(title: str, text: str = "", *, lead_words: int = 25) -> bool:
+def is_follow_up(title: str, text: str, later_stage: Sequence[Cue], *, lead_words: int = 25) -> bool:
     """Whether a headline, or the first `lead_words` words of the text (the lead sentence, for headlines that say
-    little), names a later stage of a story: an arrest, charge, plea, trial, verdict or sentence."""
+    little), names a later stage of a story (an arrest, charge, plea, trial, verdict or sentence): one of the
+    topic's `later_stage` cues (topic file [follow_up])."""
+    if not later_stage:
+        return False
     lead = " ".join(text.split(maxsplit=lead_words)[:lead_words]) if lead_words > 0 else ""
-    for m in _TOKEN.finditer(f"{title}\n{lead}"):
-        word = m.group(0).lower()
-        if word in _FOLLOW_UP_WORDS or word.startswith(_FOLLOW_UP_PREFIXES):
-            return True
-    return False
+    folded = fold_text(f"{title}\n{lead}")
+    return any(cue.search(folded) for cue in later_stage)
 
 
 # Lines of extracted text that are links to other stories ("- Other headline 14 Sep 2025", as kept by

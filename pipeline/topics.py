@@ -129,6 +129,9 @@ class Topic:
     examples: Examples
     entities: EntityGazetteer
     source: str
+    later_stage: tuple[Cue, ...] = ()
+    """Words naming a later stage of a story (arrest, charge, trial, verdict): such a report follows up an incident
+    weeks or months later (lexical.is_follow_up)."""
 
 
 # --- validation models (untrusted input); extra="forbid" on every model so a typo names its key ---
@@ -172,10 +175,18 @@ class _EntitiesModel(BaseModel):
     violated_before: list[str] = Field(default_factory=list)
     violated_after: list[str] = Field(default_factory=list)
     violated_context_weight: float = Field(default=1.0, ge=1.0)
-    states: list[_EntryModel] = Field(min_length=1)
+    states: list[_EntryModel] = Field(default_factory=list)
+    """Extra cues for states (language forms the datasets lack); every state comes from pipeline.gazetteer."""
     intruders: list[_EntryModel] = Field(min_length=1)
 
     _valid_context = field_validator("violated_before", "violated_after")(_check_cues)
+
+
+class _FollowUpModel(BaseModel):
+    model_config = _STRICT
+    later_stage: list[str] = Field(default_factory=list)
+
+    _valid_later = field_validator("later_stage")(_check_cues)
 
 
 class _TopicModel(BaseModel):
@@ -184,6 +195,7 @@ class _TopicModel(BaseModel):
     description: str = Field(min_length=1)
     examples: _ExamplesModel
     entities: _EntitiesModel
+    follow_up: _FollowUpModel = Field(default_factory=_FollowUpModel)
 
 
 def _cues(values: list[str]) -> tuple[Cue, ...]:
@@ -218,7 +230,10 @@ def parse_topic(data: Mapping[str, Any], source: str) -> Topic:
             f"{'.'.join(str(part) for part in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
         )
         raise ValueError(f"invalid topic file {source}: {problems}") from exc
-    state_names = {s.name for s in model.entities.states}
+    from pipeline.gazetteer import merge_states, world_states
+
+    states = merge_states(world_states(), _entries(model.entities.states))
+    state_names = {s.name for s in states}
     for key in ("intruder_origins", "theatre"):
         unknown = [n for n in getattr(model.entities, key) if n not in state_names]
         if unknown:
@@ -228,7 +243,7 @@ def parse_topic(data: Mapping[str, Any], source: str) -> Topic:
         description=" ".join(model.description.split()),
         examples=Examples(tuple((kind, tuple(getattr(model.examples, kind))) for kind in EXAMPLE_KINDS)),
         entities=EntityGazetteer(
-            states=_entries(model.entities.states),
+            states=states,
             intruders=_entries(model.entities.intruders),
             intruder_origins=tuple(model.entities.intruder_origins),
             theatre=tuple(model.entities.theatre),
@@ -237,6 +252,7 @@ def parse_topic(data: Mapping[str, Any], source: str) -> Topic:
             violated_context_weight=model.entities.violated_context_weight,
         ),
         source=source,
+        later_stage=_cues(model.follow_up.later_stage),
     )
 
 

@@ -9,7 +9,10 @@ import pytest
 
 from pipeline.assign import build_index
 from pipeline.incidents import Assignment, ClusterSettings, IncidentIndex, Member
-from pipeline.lexical import ENTITY_PREFIX, DocFreq, extract_terms, is_follow_up
+from pipeline.lexical import ENTITY_PREFIX, DocFreq, extract_terms
+from pipeline.lexical import is_follow_up as lexical_is_follow_up
+from pipeline.settings import SHIPPED_TOPIC
+from pipeline.topics import load_topic
 
 T0 = datetime(2025, 9, 10, 4, 0, tzinfo=UTC)
 SETTINGS = ClusterSettings(
@@ -230,6 +233,11 @@ def test_follow_up_lift_needs_the_names_of_the_incident() -> None:
 
 
 def test_headline_naming_a_later_stage_of_a_story_is_a_follow_up() -> None:
+    later = load_topic(SHIPPED_TOPIC).later_stage
+
+    def is_follow_up(title: str, text: str = "", lead_words: int = 25) -> bool:
+        return lexical_is_follow_up(title, text, later, lead_words=lead_words)
+
     for title in ("Man sentenced to 30 years in girl's killing", "Third suspect arrested in Hope Mills shooting",
                   "Jury finds gang member guilty of murder", "Accused shooter pleads not guilty",
                   "Judge declares mistrial in Crab Fest shooting", "Brothers to stand trial for January murders",
