@@ -65,6 +65,15 @@ class EvalReport:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalReport:
+        """The inverse of as_dict (what `newswatch eval --json` prints per corpus)."""
+        fields = dict(data)
+        for key in ("relevance", "bcubed", "pairwise"):
+            fields[key] = PRF(**fields[key])
+        fields["alerts"] = [AlertOutcome(**a) for a in fields.get("alerts", [])]
+        return cls(**fields)
+
 
 def _prf(tp: int, fp: int, fn: int) -> PRF:
     p = tp / (tp + fp) if tp + fp else 1.0

@@ -68,11 +68,15 @@ def _entry_time(entry: feedparser.FeedParserDict) -> datetime | None:
 
 
 def _entry_lang(entry: feedparser.FeedParserDict, feed_lang: str | None) -> str | None:
+    """The entry's own language (an item-level xml:lang that differs from the feed's), else None: a feed-level
+    language is only the outlet's default (a multilingual outlet's feed declares one language for every item),
+    so the text's language is then detected at extraction."""
     for key in ("title_detail", "summary_detail"):
         detail = entry.get(key)
         if detail and detail.get("language"):
-            return clean_line(str(detail["language"])).split("-")[0].lower()[:35]
-    return feed_lang
+            lang = clean_line(str(detail["language"])).split("-")[0].lower()[:35]
+            return lang if lang != feed_lang else None
+    return None
 
 
 _BAD_CHARREF = re.compile(rb"&#(x[0-9a-fA-F]+|[0-9]+);")

@@ -7,11 +7,10 @@ Pure apart from reading those packages' data once; no network. The result is cue
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
-from pipeline.topics import Cue, GazetteerEntry, compile_cue, cue_literal, fold_text
+from pipeline.topics import Cue, GazetteerEntry, _is_cjk, compile_cue, cue_literal, fold_text
 
 LOCALES = ("en", "pl", "et", "lt", "lv", "fi", "sv", "da", "nb", "de", "nl", "ro", "fr", "uk", "ru",
            "zh_Hant", "zh_Hans")
@@ -29,13 +28,9 @@ _NOT_STATES = frozenset({"EU", "EZ", "UN", "QO", "ZZ", "XA", "XB", "AQ"})
 _MAX_LANGUAGE_STATES = 6
 
 
-def _is_cjk(text: str) -> bool:
-    return any(unicodedata.name(ch, "").startswith("CJK") for ch in text)
-
-
 def _stem(name: str) -> str:
     """A declining language's name as a cue with a free ending: the last letter or two give way."""
-    if " " in name or _is_cjk(name) or len(name) < 7:
+    if " " in name or any(_is_cjk(ch) for ch in name) or len(name) < 7:
         return name  # short stems collide with other languages' words (Estonian "Rootsi" -> "roots")
     cut = 1 if len(name) == 7 else 2
     return name[:-cut] + "*"
@@ -75,7 +70,8 @@ def _cities() -> dict[str, list[str]]:
 def world_states(locales: Sequence[str] = LOCALES) -> tuple[GazetteerEntry, ...]:
     """One entry per state (canonical English name from CLDR): its names in `locales`, its official languages'
     names as adjectives ("Polish", "polski", "polnisch") where the language belongs to that state alone, and its
-    capital and large cities. A name two states share names neither."""
+    capital and large cities. A name two states share names neither, and names under four letters are left out
+    (three-letter names are words elsewhere: Lithuanian "tai" is "it", not Thai)."""
     from babel import Locale, languages
 
     english = Locale.parse("en")
@@ -108,7 +104,8 @@ def world_states(locales: Sequence[str] = LOCALES) -> tuple[GazetteerEntry, ...]
             owners.setdefault(fold_text(name), set()).add(code)
     entries = []
     for code in codes:
-        cues = sorted({n for n in names[code] if len(owners[fold_text(n)]) == 1 and len(n.rstrip("*")) >= 3})
+        cues = sorted({n for n in names[code] if len(owners[fold_text(n)]) == 1
+                       and (len(n.rstrip("*")) >= 4 or any(_is_cjk(ch) for ch in n))})
         if cues:
             entries.append(GazetteerEntry(name=str(english.territories[code]), cues=tuple(_cue(c) for c in cues)))
     return tuple(entries)

@@ -47,7 +47,14 @@ def compile_cue(cue: str) -> re.Pattern[str]:
             parts.append(re.escape(word[:-1]) + r"\w*")
         else:
             parts.append(re.escape(word))
-    return re.compile(r"(?<!\w)" + r"[\s\-]+".join(parts) + r"(?!\w)")
+    # Chinese and Japanese write no spaces between words: a cue there matches inside running text.
+    before = "" if _is_cjk(words[0][0]) else r"(?<!\w)"
+    after = "" if _is_cjk(words[-1].rstrip("*")[-1:] or "a") else r"(?!\w)"
+    return re.compile(before + r"[\s\-]+".join(parts) + after)
+
+
+def _is_cjk(ch: str) -> bool:
+    return "\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\u3040" <= ch <= "\u30ff"
 
 
 def cue_literal(cue: str) -> str:
@@ -208,8 +215,8 @@ def _context_pattern(values: list[str], *, before: bool) -> re.Pattern[str]:
         return re.compile(r"(?!)")  # matches nothing
     alternatives = "|".join(compile_cue(value).pattern for value in values)
     if before:
-        return re.compile(rf"(?:{alternatives})\s+$")
-    return re.compile(rf"^(?:['\u2019]s)?\s+(?:{alternatives})")
+        return re.compile(rf"(?:{alternatives})\s*$")  # \s*: Chinese writes no spaces
+    return re.compile(rf"^(?:['\u2019]s)?\s*(?:{alternatives})")
 
 
 def _entries(models: list[_EntryModel]) -> tuple[GazetteerEntry, ...]:

@@ -9,6 +9,8 @@ import numpy as np
 from pipeline.assign import StreamItem, assign_stream, build_index
 from pipeline.incidents import ClusterSettings
 from pipeline.lexical import DocFreq
+from pipeline.settings import SHIPPED_TOPIC
+from pipeline.topics import load_topic
 
 T0 = datetime(2025, 9, 10, 4, 0, tzinfo=UTC)
 SETTINGS = ClusterSettings(window_days=400.0, threshold=0.5, dense_floor=0.0, decay_days=5.0, decay_floor=0.6,
@@ -23,7 +25,8 @@ EXAMINED = "Investigators examined the Russian drones that crossed into Poland n
 def _stream(later_title: str, later_text: str) -> list[str | None]:
     items = [StreamItem("a", T0, FIRST, FIRST_TEXT, DRONE),
              StreamItem("b", T0 + timedelta(days=90), later_title, later_text, DRONE)]
-    return [r.incident_id for r in assign_stream(build_index(SETTINGS, DocFreq(), []), items)]
+    later_stage = load_topic(SHIPPED_TOPIC).later_stage
+    return [r.incident_id for r in assign_stream(build_index(SETTINGS, DocFreq(), []), items, later_stage)]
 
 
 def test_a_headline_naming_a_later_stage_joins_its_incident_months_later() -> None:
@@ -39,3 +42,47 @@ def test_a_lead_sentence_naming_a_later_stage_joins_its_incident_months_later() 
 def test_the_same_story_naming_no_later_stage_stays_apart_months_later() -> None:
     first, later = _stream("Wyryki drone debris: an update", EXAMINED)
     assert later != first
+
+
+def _assign(items: list[StreamItem], **settings: float) -> list[str | None]:
+    engine = ClusterSettings(**{**SETTINGS.__dict__, **settings})
+    return [r.incident_id for r in assign_stream(build_index(engine, DocFreq(), []), items)]
+
+
+def test_another_states_report_days_later_opens_its_own_incident() -> None:
+    """Drone debris in Moldova, then three days later in Romania: alike in every word but the state."""
+    text = "Fragments of a Russian drone were found in a field near the border after strikes on the port across it."
+    items = [StreamItem("md", T0, "Drone fragments found near the border", text, DRONE, country="Moldova"),
+             StreamItem("ro", T0 + timedelta(days=3), "Drone fragments found near the border", text, DRONE,
+                        country="Romania")]
+    first, second = _assign(items)
+    assert second != first
+    assert _assign(items, country_gate_hours=0.0)[1] == first  # the gate is what keeps them apart
+
+
+def test_the_same_nights_intruders_over_a_neighbouring_state_join_the_incident() -> None:
+    text = "A Russian drone crossed the border during the night of strikes and flew on over the neighbouring state."
+    items = [StreamItem("ro", T0, "Drone crosses the border at night", text, DRONE, country="Romania"),
+             StreamItem("md", T0 + timedelta(hours=14), "Drone crosses the border at night", text, DRONE,
+                        country="Moldova")]
+    first, second = _assign(items)
+    assert second == first
+
+
+def test_a_report_in_another_language_of_the_same_state_and_night_joins_on_meaning() -> None:
+    """A Swedish first report, an English story about something else, then an English report of the Swedish one:
+    no shared words, so within the same state and night the dense evidence decides alone."""
+    close = np.array([0.9, np.sqrt(1 - 0.81), 0.0, 0.0], dtype=np.float32)  # cosine 0.9 with DRONE
+    other = np.array([0.0, 0.0, 1.0, 0.0], dtype=np.float32)
+    english = "Air traffic was stopped during the evening after drone sightings near the runway."
+    items = [StreamItem("sv", T0, "Drönare siktade vid flygplatsen", "All flygtrafik stoppades under kvällen.",
+                        DRONE, lang="sv", country="Sweden"),
+             StreamItem("other", T0 + timedelta(minutes=30), "Evening traffic stopped by a strike at the port",
+                        "Air traffic and ferries were stopped during the evening by a strike.", other, lang="en",
+                        country="Greece"),
+             StreamItem("en", T0 + timedelta(hours=1), "Flights halted after drone sightings", english, close,
+                        lang="en", country="Sweden")]
+    first, _, third = _assign(items)
+    assert third == first
+    apart = [StreamItem(i.key, i.published_at, i.title, i.text, i.vector, lang=i.lang) for i in items]
+    assert _assign(apart)[2] != first  # without the states, the English words decide: a new incident

