@@ -100,5 +100,5 @@ def test_each_labeled_corpus_holds_its_floors(corpus: str, prefect_harness: None
     result = CliRunner().invoke(main, ["eval", str(CORPORA / corpus), "--json", "--warehouse-dir", str(tmp_path)],
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    report = EvalReport.from_dict(json.loads(result.output[result.output.index("{"):])[corpus])
+    report = EvalReport.from_dict(json.loads(result.stdout)[corpus])
     _holds_floors(report, ALL_FLOORS[corpus])
