@@ -28,11 +28,11 @@ _NOT_STATES = frozenset({"EU", "EZ", "UN", "QO", "ZZ", "XA", "XB", "AQ"})
 _MAX_LANGUAGE_STATES = 6
 
 
-def _stem(name: str) -> str:
-    """A declining language's name as a cue with a free ending: the last letter or two give way."""
+def _stem(name: str, cut: int | None = None) -> str:
+    """A declining language's name as a cue with a free ending: the last letter or two (`cut`) give way."""
     if " " in name or any(_is_cjk(ch) for ch in name) or len(name) < 7:
         return name  # short stems collide with other languages' words (Estonian "Rootsi" -> "roots")
-    cut = 1 if len(name) == 7 else 2
+    cut = cut or (1 if len(name) == 7 else 2)
     return name[:-cut] + "*"
 
 
@@ -96,7 +96,9 @@ def world_states(locales: Sequence[str] = LOCALES) -> tuple[GazetteerEntry, ...]
                 adjective = locale.languages.get(base)
                 if adjective and " " not in adjective:
                     found.add(_stem(adjective) if loc.split("_")[0] in INFLECTING else adjective)
-        found.update(cities.get(code, ()))
+        for city in cities.get(code, ()):
+            found.add(city)
+            found.add(_stem(city, 2))  # case forms: Vilnius, Vilniaus, Vilniuje; Tallinn, Tallinna
         names[code] = found
     owners: dict[str, set[str]] = {}
     for code, found in names.items():

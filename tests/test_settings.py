@@ -32,7 +32,7 @@ def test_a_config_holding_only_the_public_contract_keys_works(tmp_path: Path) ->
     assert s.warehouse.path == "data/newswatch.duckdb"
     assert s.fetch.allow_private_addresses is False
     assert [(f.name, f.url) for f in s.feeds] == [("baltic-wire", "http://127.0.0.1:8000/baltic-wire/feed.xml")]
-    assert s.embed.model == "all-MiniLM-L6-v2"  # shipped default
+    assert s.embed.model == "multilingual-e5-small"  # shipped default
 
 
 def test_a_typo_in_a_nested_key_fails_naming_the_key_and_file(tmp_path: Path) -> None:
