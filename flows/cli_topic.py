@@ -12,7 +12,12 @@ from flows.cli import config_option, handle_errors, main, settings_from
 
 @main.group("topic")
 def topic_group() -> None:
-    """The watch topic: train the classifier that decides what is a report of an incident."""
+    """The watch topic: train the classifier that decides what is a report of an incident.
+
+    \b
+    Example:
+      newswatch topic train --corpus tests/data/corpus/dev
+    """
 
 
 @topic_group.command("train")
