@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                           "[fetch]\nallow_private_addresses = true\n"
                           + "".join(f'[[feeds]]\nname = "{n}"\nurl = "{u}"\n' for n, u in feeds), encoding="utf-8")
         settings = load_settings([config], environ={})
-        resources.topic_model(settings.topic.path, settings.embed.model, settings.embed.batch_size)
+        resources.classifier(settings.topic.classifier_path, settings.embed.model)
         with store.open_warehouse(wh) as con:  # the feeds are known, as after any earlier cycle
             store.upsert_feeds(con, [FeedSource(n, u) for n, u in feeds])
         target = feeds[0][0]
