@@ -125,7 +125,7 @@ def test_a_trickling_host_delays_neither_the_healthy_report_nor_loses_its_own_pa
             smtp={"host": "127.0.0.1", "port": mail.port, "security": "none"},
             alerts={"channels": [{"name": "desk", "type": "email", "to": ["desk@example.org"]}]})
         # the models are loaded before the clock starts, as in a running `newswatch serve`
-        resources.topic_model(settings.topic.path, settings.embed.model, settings.embed.batch_size)
+        resources.classifier(settings.topic.classifier_path, settings.embed.model)
         resources.embedder(cluster_model(cluster_settings(settings)), settings.embed.batch_size)
 
         started = time.monotonic()

@@ -81,7 +81,7 @@ def test_a_cli_writer_gets_the_warehouse_while_a_backlog_cycle_runs(
                       f'[[feeds]]\nname = "backlog"\nurl = "{backlog_server["feed"]}"\n', encoding="utf-8")
     settings = make_settings(warehouse={"path": str(wh), "busy_timeout_seconds": 300},
                              feeds=[{"name": "backlog", "url": backlog_server["feed"]}])
-    resources.topic_model(settings.topic.path, settings.embed.model, settings.embed.batch_size)  # loaded before
+    resources.classifier(settings.topic.classifier_path, settings.embed.model)  # loaded before
     with store.open_warehouse(wh) as con:  # the feed is known, as after any earlier cycle
         store.upsert_feeds(con, [FeedSource("backlog", backlog_server["feed"])])
 
