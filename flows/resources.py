@@ -56,12 +56,14 @@ _HOLDS: dict[str, _Hold] = {}
 
 # How long a hold, having closed the file for a waiting opener, waits for it to get in before going on.
 HANDOVER_SECONDS = 5.0
+# How often a hold looks for waiting openers while no unit starts or ends (a model batch, a network wait).
+WATCH_SECONDS = 0.2
 
 
 class _Hold:
     """The warehouse kept open across a cycle's units of work, and handed to any other process waiting for it
     (store.openers_waiting) whenever no unit is running: a unit is one stage's short stretch of reads and writes,
-    never a network wait or a model batch."""
+    never a network wait or a model batch. Looked for when a unit starts or ends, and every WATCH_SECONDS."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -70,6 +72,16 @@ class _Hold:
         self.active = 0  # units running (stages run concurrently: fetch beside embed)
         self.cond = threading.Condition()
         self.handovers = 0
+        self.closed = threading.Event()
+        self.watcher = threading.Thread(target=self._watch, name="warehouse-hold", daemon=True)
+
+    def _watch(self) -> None:
+        """Hand over between units too: a model batch or a network wait can pass with no unit starting or ending
+        (one flock test every WATCH_SECONDS, ~10 microseconds)."""
+        while not self.closed.wait(WATCH_SECONDS):
+            if store.openers_waiting(self.path):
+                with self.cond:
+                    self._hand_over_if_asked()
 
     @contextmanager
     def unit(self) -> Iterator[Any]:
@@ -101,6 +113,9 @@ class _Hold:
             time.sleep(0.02)
 
     def close(self) -> None:
+        self.closed.set()
+        if self.watcher.is_alive():
+            self.watcher.join()
         with self.cond:
             if self.keeper is not None:
                 self.keeper.close()
@@ -121,6 +136,7 @@ def hold_warehouse(settings: Settings) -> Iterator[None]:
     try:
         with hold.unit():  # opens the file now: a busy warehouse fails the cycle before any work
             pass
+        hold.watcher.start()
         yield
     finally:
         del _HOLDS[settings.warehouse.path]
