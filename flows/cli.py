@@ -3,7 +3,6 @@ non-zero exit; programming errors keep their traceback."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -16,11 +15,13 @@ from zoneinfo import ZoneInfo
 
 import click
 
+from flows.cli_output import format_option, write_results, write_rows
 from pipeline.errors import ConfigInvalid, NewswatchError
 from pipeline.settings import PROJECT_ROOT, Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEMO_CORPUS = PROJECT_ROOT / "tests" / "data" / "corpus" / "dev"
+INCIDENT_STATUSES = ("open", "known", "dismissed", "merged")  # incidents.status, see migration 0004
 
 
 def _quiet_prefect() -> None:
@@ -227,35 +228,6 @@ def deliver(config: tuple[str, ...], retry_now: bool) -> None:
         click.echo(f"  failed {line}", err=True)
 
 
-def _print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
-    if fmt == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns)
-        writer.writerows(rows)
-        return
-    if fmt == "json":
-        click.echo(json.dumps([dict(zip(columns, r)) for r in rows], default=str, ensure_ascii=False, indent=1))
-        return
-
-    def cell(v: Any) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, datetime):
-            return v.strftime("%Y-%m-%d %H:%M")
-        if isinstance(v, float):
-            return f"{v:.3f}"
-        s = " ".join(str(v).split())
-        return s if len(s) <= 70 else s[:67] + "..."
-
-    table = [[cell(v) for v in r] for r in rows]
-    widths = [max([len(c)] + [len(r[i]) for r in table]) for i, c in enumerate(columns)]
-    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
-    click.echo("  ".join("-" * w for w in widths))
-    for r in table:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)))
-    click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", err=True)
-
-
 def analyst_warehouse(settings: Settings, live: bool = False) -> Any:
     """A sandboxed connection (read-only, no other file, configuration locked) to the read-only snapshot published
     after every cycle (never blocks the writer), or to the live file with `live` (waits while a cycle writes; an
@@ -268,73 +240,112 @@ def analyst_warehouse(settings: Settings, live: bool = False) -> Any:
     return store.open_warehouse(source, sandboxed=True, busy_timeout_seconds=settings.warehouse.busy_timeout_seconds)
 
 
-def _query(settings: Settings, sql: str, fmt: str, live: bool = False) -> None:
-    from warehouse import store
-
-    with analyst_warehouse(settings, live) as con:
-        columns, rows = store.query(con, sql)
-    _print_table(columns, rows, fmt)
-
-
 live_option = click.option("--live", is_flag=True,
                            help="Query the live warehouse file instead of the snapshot published after each cycle.")
 
 
-format_option = click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-                             help="Output format.")
+def _sql_text(query: str | None, file: str | None) -> str:
+    if (query is None) == (file is None):
+        raise click.ClickException("give the SQL as QUERY or with -f FILE (one of them; '-' reads standard input)")
+    source = file if file is not None else query
+    if source == "-":
+        return sys.stdin.read()
+    if file is not None:
+        try:
+            return Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.ClickException(f"{file}: cannot read SQL: {exc}") from exc
+    return str(query)
 
 
 @main.command()
 @config_option
-@click.argument("query")
-@click.option("--csv", "as_csv", is_flag=True, help="CSV output.")
-@click.option("--json", "as_json", is_flag=True, help="JSON output (a list of objects).")
+@click.argument("query", required=False)
+@click.option("-f", "--file", "file", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Read the SQL from FILE ('-': standard input).")
+@format_option
+@click.option("--csv", "as_csv", is_flag=True, help="Same as --format csv.")
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @live_option
 @handle_errors
-def sql(config: tuple[str, ...], query: str, as_csv: bool, as_json: bool, live: bool) -> None:
-    """Run a read-only SQL query against the warehouse (views: v_articles, v_incidents, v_alerts,
-    v_feed_health; see docs/warehouse.md and docs/queries.md). Answers come from the read-only snapshot that
-    every cycle publishes beside the warehouse (<name>.read.duckdb), so a query never blocks a running
-    service; --live reads the live file instead. Either way the file is opened read-only with DuckDB's external
-    access disabled and its configuration locked: writes, ATTACH, COPY ... TO, INSTALL/LOAD and reads of other
-    files are refused with one error line (`newswatch export` writes a view to a file).
+def sql(config: tuple[str, ...], query: str | None, file: str | None, fmt: str, as_csv: bool, as_json: bool,
+        live: bool) -> None:
+    """Run read-only SQL against the warehouse (views: v_articles, v_incidents, v_alerts, v_feed_health; see
+    docs/warehouse.md and docs/queries.md). Several statements separated by `;` each print their result, in
+    order; a failing one is named and stops the rest. Answers come from the read-only snapshot that every
+    cycle publishes beside the warehouse (<name>.read.duckdb), so a query never blocks a running service;
+    --live reads the live file instead. Either way the file is opened read-only with DuckDB's external access
+    disabled and its configuration locked: writes, ATTACH, COPY ... TO, INSTALL/LOAD and reads of other files
+    are refused with one error line (`newswatch export` writes a view to a file).
 
     \b
     Example:
       newswatch sql "select title, country, source_count from v_incidents order by first_seen_at"
+      newswatch sql --format csv -f report.sql > report.csv
+      echo "select 1; select 2" | newswatch sql -
     """
-    _query(settings_from(config), query, "csv" if as_csv else "json" if as_json else "table", live)
+    from warehouse import store
+
+    chosen = [f for f, on in (("csv", as_csv), ("json", as_json)) if on]
+    if fmt != "table":
+        chosen.append(fmt)
+    if len(set(chosen)) > 1:
+        raise click.ClickException(f"conflicting output formats: {' and '.join(sorted(set(chosen)))} (choose one)")
+    fmt = chosen[0] if chosen else "table"
+    script = _sql_text(query, file)
+    results: list[tuple[str, list[str], list[tuple[Any, ...]]]] = []
+    with analyst_warehouse(settings_from(config), live) as con:
+        try:
+            for result in store.query_script(con, script):
+                results.append(result)
+        finally:
+            if results:
+                write_results(results, fmt)
 
 
 @main.command()
 @config_option
+@click.option("--status", "statuses", multiple=True, type=click.Choice([*INCIDENT_STATUSES, "all"]),
+              help="Only incidents with this status (repeatable). Default: all but merged (a merged incident's "
+                   "articles are listed under the one it was merged into).")
 @format_option
+@live_option
 @handle_errors
-def incidents(config: tuple[str, ...], fmt: str) -> None:
-    """List known incidents, newest first.
+def incidents(config: tuple[str, ...], statuses: tuple[str, ...], fmt: str, live: bool) -> None:
+    """List known incidents, newest first, with their status: open (alerts as usual), known (registered or
+    split off by an analyst: never alerts), dismissed (`newswatch incident dismiss`), merged (into
+    merged_into).
 
     \b
     Example:
-      newswatch incidents --format csv
+      newswatch incidents --status open --format csv
     """
-    _query(settings_from(config),
-           "SELECT incident_id, first_seen_at, country, intruder, article_count, source_count, title "
-           "FROM v_incidents ORDER BY first_seen_at DESC", fmt)
+    from warehouse import store
+
+    wanted = list(INCIDENT_STATUSES) if "all" in statuses else list(statuses) or ["open", "known", "dismissed"]
+    with analyst_warehouse(settings_from(config), live) as con:
+        columns, rows = store.list_incidents(con, wanted)
+    write_rows(columns, rows, fmt)
 
 
 @main.command()
 @config_option
 @format_option
+@live_option
 @handle_errors
-def alerts(config: tuple[str, ...], fmt: str) -> None:
-    """List alerts (outbox rows) with their delivery status, newest first.
+def alerts(config: tuple[str, ...], fmt: str, live: bool) -> None:
+    """List alerts (outbox rows), newest first: channel, delivery status and attempts, the incident's id and
+    title, when it was sent or is tried next, and the last delivery error.
 
     \b
     Example:
       newswatch alerts --format json
     """
-    _query(settings_from(config),
-           "SELECT created_at, channel, status, incident_id, article_url FROM v_alerts ORDER BY created_at DESC", fmt)
+    from warehouse import store
+
+    with analyst_warehouse(settings_from(config), live) as con:
+        columns, rows = store.list_alerts(con)
+    write_rows(columns, rows, fmt)
 
 
 @main.command()

@@ -645,6 +645,56 @@ def read_view(con: duckdb.DuckDBPyConnection, view: str) -> pa.Table:
         raise WarehouseError(_query_error(exc)) from exc
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def query_script(con: duckdb.DuckDBPyConnection, script: str
+                 ) -> Iterator[tuple[str, list[str], list[tuple[Any, ...]]]]:
+    """Run an analyst's statements one by one: yields (statement, column names, rows) for each, in order.
+    Raises WarehouseError in one line: the script does not parse (nothing ran), it holds no statement, or
+    statement N failed (the earlier ones' results were yielded)."""
+    try:
+        statements = con.extract_statements(script)
+    except duckdb.Error as exc:
+        raise WarehouseError(f"query failed: {_first_line(exc)}") from exc
+    if not statements:
+        raise WarehouseError("query failed: no SQL statement given")
+    for n, sql in enumerate(statements, 1):
+        text = " ".join(sql.query.split()).rstrip(";").rstrip()
+        try:
+            cur = con.execute(sql)
+            columns = [d[0] for d in (cur.description or [])]
+            rows = cur.fetchall() if cur.description else []
+        except duckdb.Error as exc:
+            where = f" in statement {n} of {len(statements)} ({text[:60]}{'...' if len(text) > 60 else ''})" \
+                if len(statements) > 1 else ""
+            raise WarehouseError(f"query failed{where}: {_first_line(exc)}") from exc
+        yield text, columns, rows
+
+
+def list_incidents(con: duckdb.DuckDBPyConnection, statuses: Sequence[str]
+                   ) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Incidents with these statuses, newest first: status (open, known, dismissed, merged: folded into
+    merged_into), counts and title. Merged incidents have no articles of their own (they moved)."""
+    return query(con, """
+        SELECT i.incident_id, i.status, i.first_seen_at, i.country, i.intruder,
+               coalesce(v.article_count, 0) AS article_count, coalesce(v.source_count, 0) AS source_count,
+               i.title, i.merged_into
+        FROM incidents i LEFT JOIN v_incidents v USING (incident_id)
+        WHERE list_contains(?, i.status)
+        ORDER BY i.first_seen_at DESC, i.incident_id""", [list(statuses)])
+
+
+def list_alerts(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The alert outbox, newest first, with each incident's title and the last delivery error."""
+    return query(con, """
+        SELECT al.created_at, al.channel, al.status, al.attempts, al.incident_id, i.title AS incident_title,
+               al.sent_at, al.next_attempt_at, al.last_error
+        FROM v_alerts al LEFT JOIN incidents i USING (incident_id)
+        ORDER BY al.created_at DESC, al.channel, al.incident_id""")
+
+
 _DAY_INCIDENTS = (  # incidents (not dismissed or merged) with an article published in [?, ?)
     "SELECT i.incident_id FROM incidents i WHERE i.status NOT IN ('dismissed', 'merged') AND EXISTS ("
     " SELECT 1 FROM incident_articles ia JOIN articles a USING (article_id) "
