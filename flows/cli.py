@@ -54,11 +54,17 @@ def default_config_paths() -> list[Path]:
     return []
 
 
+def config_paths(config: Sequence[str]) -> list[Path]:
+    """The TOML files a command reads: --config, else $NEWSWATCH_CONFIG, else default_config_paths()."""
+    if config:
+        return [Path(c) for c in config]
+    if os.environ.get("NEWSWATCH_CONFIG"):
+        return [Path(p) for p in os.environ["NEWSWATCH_CONFIG"].split(os.pathsep)]
+    return default_config_paths()
+
+
 def settings_from(config: Sequence[str], overrides: dict[str, Any] | None = None) -> Settings:
-    paths = [Path(c) for c in config] if config else default_config_paths()
-    if not config and os.environ.get("NEWSWATCH_CONFIG"):
-        paths = [Path(p) for p in os.environ["NEWSWATCH_CONFIG"].split(os.pathsep)]
-    return load_settings(paths, overrides=overrides)
+    return load_settings(config_paths(config), overrides=overrides)
 
 
 config_option = click.option(
@@ -761,3 +767,6 @@ def mute_command(config: tuple[str, ...], feed: str, unmute: bool, reason: str |
 from flows import cli_eval  # noqa: E402,F401
 from flows import cli_export  # noqa: E402,F401
 from flows import cli_topic  # noqa: E402,F401
+from flows.cli_config import config_group  # noqa: E402
+
+main.add_command(config_group)
