@@ -114,9 +114,17 @@ def run_cycle(settings: Settings) -> Any:
     from flows.cycle import run_cycle as run_monitor_cycle
 
     cluster_settings(settings)  # a typo in [cluster] fails before any work
-    if not settings.feeds:
-        raise ConfigInvalid("config", "feeds", "no feeds configured (add [[feeds]] tables or include feeds.toml)")
+    if not settings.feeds:  # then only feeds added with `newswatch feeds` can be polled
+        _require_feeds(settings)
     return run_monitor_cycle(settings)
+
+
+def _require_feeds(settings: Settings) -> int:
+    count = polled_feed_count(settings)
+    if not count:
+        raise ConfigInvalid("config", "feeds", "no feeds configured (add [[feeds]] tables, include feeds.toml, "
+                                               "or `newswatch feeds add URL`)")
+    return count
 
 
 @main.command()
@@ -535,15 +543,14 @@ def serve_command(config: tuple[str, ...], interval_minutes: float, max_cycles: 
     from flows.serve import serve
 
     settings = settings_from(config)
-    if not settings.feeds:
-        raise ConfigInvalid("config", "feeds", "no feeds configured (add [[feeds]] tables or include feeds.toml)")
+    feed_count = _require_feeds(settings)
 
     def on_cycle(n: int, report: Any) -> None:
         click.echo(f"[{datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z] cycle {n}", err=True)
         _print_alerts(report.alerts)
         _print_report(report)
 
-    click.echo(f"newswatch serving {len(settings.feeds)} feeds every {interval_minutes:g} min; digest daily at "
+    click.echo(f"newswatch serving {feed_count} feeds every {interval_minutes:g} min; digest daily at "
                f"{settings.digest.send_time} {settings.digest.timezone}. Ctrl-C to stop.", err=True)
     stats = serve(settings, interval_minutes=interval_minutes, max_cycles=max_cycles, on_cycle=on_cycle)
     click.echo(f"stopped after {stats.cycles} cycles, {stats.digests} digests, {stats.busy_retries} busy retries.",
@@ -768,5 +775,7 @@ from flows import cli_eval  # noqa: E402,F401
 from flows import cli_export  # noqa: E402,F401
 from flows import cli_topic  # noqa: E402,F401
 from flows.cli_config import config_group  # noqa: E402
+from flows.cli_feeds import feeds_group, polled_feed_count  # noqa: E402
 
 main.add_command(config_group)
+main.add_command(feeds_group)

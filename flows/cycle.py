@@ -145,10 +145,11 @@ def _backoff(failures: int, base_minutes: float = 1.0, cap_minutes: float = 360.
 
 @task(name="poll-feeds", cache_policy=NO_CACHE)
 def poll_feeds(settings: Settings, report: CycleReport) -> None:
-    """Conditional GET of every configured feed; failures are recorded per feed, never raised."""
+    """Conditional GET of every configured or added feed; failures are recorded per feed, never raised."""
     log = _logger()
-    sources = [FeedSource(f.name, f.url) for f in settings.feeds]
     with _wh(settings) as con:
+        # added feeds are read afresh every cycle: a running service polls one from its next cycle on
+        sources = feed_stage.feed_sources(settings.feeds, store.read_subscriptions(con))
         store.upsert_feeds(con, sources)
         muted = store.muted_feeds(con)
         sources = [s for s in sources if s.name not in muted]  # an analyst muted them (`newswatch mute`)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import calendar
 import html
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -15,9 +16,9 @@ import feedparser
 
 from pipeline import web
 from pipeline.errors import FeedMalformed
-from pipeline.models import FeedEntry, FeedResponse, FeedSource, ParsedFeed, stable_id
+from pipeline.models import FeedEntry, FeedResponse, FeedSource, FeedSubscription, ParsedFeed, stable_id
 from pipeline.sanitize import clean_line
-from pipeline.settings import FetchSettings
+from pipeline.settings import FeedSettings, FetchSettings
 
 _TRACKING = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid|ref|cmpid)$", re.I)
 _TAGS = re.compile(r"<[^>]+>")
@@ -38,6 +39,14 @@ def plain_text(fragment: str) -> str:
     """Feed HTML fragment -> one line of printable text (tags removed, entities decoded, CR/LF folded, control
     characters, NUL and bidi overrides removed, also when spelt as character references)."""
     return _SPACE.sub(" ", clean_line(html.unescape(_TAGS.sub(" ", fragment or "")))).strip()
+
+
+def feed_sources(configured: Sequence[FeedSettings], added: Sequence[FeedSubscription]) -> list[FeedSource]:
+    """What a cycle polls: the configured [[feeds]], then the feeds added with `newswatch feeds` (a configured
+    feed of the same name wins)."""
+    sources = [FeedSource(f.name, f.url) for f in configured]
+    names = {s.name for s in sources}
+    return sources + [FeedSource(s.name, s.url) for s in added if s.name not in names]
 
 
 def fetch_feed(
@@ -142,5 +151,6 @@ def parse_feed(source: FeedSource, body: bytes, content_type: str | None = None,
             summary=summary[:5000], published_at=_entry_time(raw), lang=_entry_lang(raw, feed_lang),
         ))
     entries.sort(key=lambda e: e.published_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+    title = plain_text(str(parsed.feed.get("title") or "")) or None
     return ParsedFeed(source=source, version=str(parsed.get("version") or "unknown"),
-                      entries=tuple(entries[:max_entries]), bozo_reason=bozo)
+                      entries=tuple(entries[:max_entries]), bozo_reason=bozo, title=title)

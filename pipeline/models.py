@@ -52,6 +52,7 @@ class ParsedFeed:
     version: str
     entries: tuple[FeedEntry, ...]
     bozo_reason: str | None  # feedparser's warning, kept for feed health
+    title: str | None = None  # the feed's own title (`newswatch feeds add` names a feed after it)
 
 
 @dataclass(frozen=True)
@@ -153,3 +154,16 @@ class Alert:
     article_title: str
     feed: str
     published_at: datetime
+
+
+@dataclass(frozen=True)
+class FeedSubscription:
+    """A feed added with `newswatch feeds add` / `import-opml` (stored in the warehouse, polled beside the
+    configured [[feeds]])."""
+
+    name: str
+    url: str
+    title: str | None
+    category: str | None  # the OPML folder it came from, "News/Europe"
+    added_at: datetime
+    added_by: str

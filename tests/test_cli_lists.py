@@ -25,7 +25,8 @@ def make_config(tmp_path: Path, hostile: bool) -> Path:
     path = tmp_path / "c.toml"
     path.write_text(
         f'[warehouse]\npath = "{tmp_path / "nw.duckdb"}"\nbusy_timeout_seconds = 5\n'
-        '[alerts]\nchannels = [{ name = "hook", type = "webhook", url = "http://127.0.0.1:9/hook" }]\n',
+        '[alerts]\nchannels = [{ name = "hook", type = "webhook", url = "http://127.0.0.1:9/hook" }]\n'
+        '[[feeds]]\nname = "baltic-wire"\nurl = "http://127.0.0.1:9/feed.xml"\n',
         encoding="utf-8")
     settings = load_settings([path], environ={})
     seed_two_incidents(settings.warehouse.path, hostile=hostile)

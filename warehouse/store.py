@@ -31,6 +31,7 @@ from pipeline.models import (
     FeedEntry,
     FeedSource,
     FeedState,
+    FeedSubscription,
     IncidentRecord,
     Judgement,
     Page,
@@ -1093,3 +1094,49 @@ def set_feed_muted(con: duckdb.DuckDBPyConnection, feed: str, muted: bool, *, re
 
 def muted_feeds(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {r[0] for r in con.execute("SELECT name FROM feeds WHERE muted").fetchall()}
+
+
+# ---- feeds added without editing files (`newswatch feeds`)
+
+def read_subscriptions(con: duckdb.DuckDBPyConnection) -> list[FeedSubscription]:
+    """Feeds added with `newswatch feeds add` / `import-opml`, in the order they were added. A snapshot
+    published before migration 0008 has none."""
+    if not con.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = 'feed_subscriptions'").fetchone():
+        return []
+    rows = con.execute("SELECT name, url, title, category, added_at, added_by FROM feed_subscriptions "
+                       "ORDER BY added_at, name").fetchall()
+    return [FeedSubscription(r[0], r[1], r[2], r[3], _utc(r[4]), r[5]) for r in rows]  # type: ignore[arg-type]
+
+
+def insert_subscriptions(con: duckdb.DuckDBPyConnection, subscriptions: Sequence[FeedSubscription]) -> None:
+    """Add feeds (names and URLs checked unique by the caller; a clash raises WarehouseError), recorded in
+    v_feedback, all or none."""
+    try:
+        with transaction(con):
+            for s in subscriptions:
+                con.execute("INSERT INTO feed_subscriptions (name, url, title, category, added_at, added_by) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", [s.name, s.url, s.title, s.category, s.added_at, s.added_by])
+                _feedback(con, "feed_add", None, s.name, {"url": s.url, "title": s.title, "category": s.category},
+                          None, s.added_by, s.added_at)
+    except duckdb.ConstraintException as exc:
+        raise WarehouseError(f"feed already added: {_first_line(exc)}") from exc
+
+
+def delete_subscription(con: duckdb.DuckDBPyConnection, name: str, *, reason: str | None, actor: str,
+                        at: datetime) -> bool:
+    """Stop polling an added feed (its stored articles and poll history stay). False: no such added feed."""
+    with transaction(con):
+        row = con.execute("DELETE FROM feed_subscriptions WHERE name = ? RETURNING url", [name]).fetchone()
+        if row is None:
+            return False
+        _feedback(con, "feed_remove", None, name, {"url": row[0]}, reason, actor, at)
+    return True
+
+
+def read_feed_health(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, ...]]:
+    """feed name -> (muted, last_status, consecutive_failures, last_polled_at, items_total) of every feed
+    ever polled."""
+    rows = con.execute("SELECT h.feed, coalesce(f.muted, false), h.last_status, h.consecutive_failures, "
+                       "h.last_polled_at, h.items_total FROM v_feed_health h JOIN feeds f ON f.name = h.feed"
+                       ).fetchall()
+    return {r[0]: tuple(r[1:]) for r in rows}
