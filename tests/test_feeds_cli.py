@@ -219,3 +219,46 @@ def test_run_without_any_feed_says_how_to_add_one(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     result = run("run", "-c", str(config))
     assert result.exit_code == 1 and "newswatch feeds add URL" in result.output
+
+
+def test_a_running_service_polls_a_feed_added_while_it_runs(tmp_path: Path, feed_server: str) -> None:
+    """`newswatch serve` (a real process) started with one configured feed; a feed added while it runs is
+    polled by one of its next cycles, without a restart."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import duckdb
+
+    config = write_config(tmp_path, feeds=f'[[feeds]]\nname = "wire"\nurl = "{feed_server}/feeds/1.xml"\n')
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    service = subprocess.Popen([sys.executable, "-m", "flows", "serve", "-c", str(config), "--interval-minutes",
+                                "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    snapshot = store.snapshot_path(tmp_path / "nw.duckdb")
+
+    def feeds_in_snapshot() -> set[str]:
+        if not snapshot.exists():
+            return set()
+        con = duckdb.connect(str(snapshot), read_only=True)
+        try:
+            return {r[0] for r in con.execute("SELECT DISTINCT feed FROM entries").fetchall()}
+        finally:
+            con.close()
+
+    try:
+        deadline = time.monotonic() + 300
+        while feeds_in_snapshot() != {"wire"} and service.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert feeds_in_snapshot() == {"wire"}, service.stderr.read() if service.poll() is not None else ""
+        added = run("feeds", "add", "-c", str(config), f"{feed_server}/feeds/2.xml", "--name", "late")
+        assert added.exit_code == 0, added.output
+        while "late" not in feeds_in_snapshot() and service.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert feeds_in_snapshot() == {"wire", "late"}
+    finally:
+        service.send_signal(signal.SIGINT)
+        out, err = service.communicate(timeout=120)
+    assert service.returncode == 0, err
+    assert "newswatch serving 1 feeds" in err and "stopped after" in err
