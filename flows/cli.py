@@ -225,7 +225,7 @@ def digest(config: tuple[str, ...], day: datetime | None, out: Path | None, send
 @click.option("--retry-now", is_flag=True, help="Also send rows whose next retry is not due yet.")
 @handle_errors
 def deliver(config: tuple[str, ...], retry_now: bool) -> None:
-    """Send what the outbox holds (alerts and digests on email and webhook channels) and exit.
+    """Send what the outbox holds (alerts and digests on email, webhook and apprise channels) and exit.
 
     `newswatch run` does this at the end of every cycle; use this to flush the outbox after fixing a mail
     server or webhook, without polling feeds. Failed rows stay failed (see `newswatch alerts`).

@@ -1,5 +1,5 @@
 """Delivery stage: queue the due daily digest, then send what the outbox holds, channel by channel.
-Composition only: claims rows from the warehouse, builds messages with pipeline.mailer/webhook, records outcomes.
+Composition only: claims rows from the warehouse, builds messages with pipeline.mailer/webhook/notify, records outcomes.
 
 Each row is marked right after its own send, so a crash can repeat at most the message in flight; that repeat
 carries the same Message-ID / Idempotency-Key (docs/alerts.md). Channels are independent: an error on one
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
@@ -22,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import resources
 from pipeline import digest as digest_stage
-from pipeline import mailer, webhook
+from pipeline import mailer, notify, webhook
 from pipeline.errors import DeliveryFailed, NewswatchError
 from pipeline.outbox import (
     OutboxAlert,
@@ -137,12 +138,33 @@ class WebhookChannel:
             self.client.close()
 
 
+class AppriseChannel:
+    """Teams, Telegram, Matrix, ntfy, Discord, ... through Apprise: a plain-text message per alert or digest."""
+
+    def __init__(self, channel: AlertChannel, environ: Mapping[str, str]) -> None:
+        self.channel = channel
+        self.url = notify.channel_url(channel, environ)
+
+    def send_alert(self, item: OutboxAlert, now: datetime) -> None:
+        title, body = notify.alert_notification(item.detail)
+        notify.send_notification(self.url, self.channel.name, title, body, item.detail.alert.alert_id)
+
+    def send_digest(self, item: OutboxDigest, now: datetime) -> None:
+        notify.send_notification(self.url, self.channel.name, item.subject, item.body_text, item.digest_id)
+
+    def close(self) -> None:
+        pass
+
+
 def open_channel(settings: Settings, channel: AlertChannel) -> ChannelSender:
-    """The sender for an email or webhook channel. Raises ConfigInvalid (e.g. login without a password)."""
+    """The sender for an email, webhook or apprise channel. Raises ConfigInvalid (e.g. login without a password,
+    an Apprise URL Apprise cannot read)."""
     if channel.type == "email":
         return EmailChannel(settings, channel)
     if channel.type == "webhook":
         return WebhookChannel(settings, channel)
+    if channel.type == "apprise":
+        return AppriseChannel(channel, os.environ)
     raise ValueError(f"channel {channel.name!r} of type {channel.type!r} is not delivered through the outbox")
 
 
@@ -242,14 +264,14 @@ def deliver_channel(settings: Settings, channel: AlertChannel, sender: ChannelSe
 
 
 def delivery_channels(settings: Settings) -> list[Any]:
-    """The channels this stage delivers (e-mail, webhook); the log channel is printed by the alert stage."""
+    """The channels this stage delivers (e-mail, webhook, apprise); the log channel is printed by the alert stage."""
     return [c for c in settings.alerts.channels if c.type != "log"]
 
 
 def deliver_outbox(settings: Settings, *, now: datetime | None = None, schedule_digest: bool = True,
                    digest_day: date | None = None, senders: dict[str, ChannelSender] | None = None,
                    rng: random.Random | None = None, retry_now: bool = False) -> DeliveryReport:
-    """One delivery pass over every email/webhook channel: queue the digest due at `now` (schedule_digest),
+    """One delivery pass over every email/webhook/apprise channel: queue the digest due at `now` (schedule_digest),
     then send due digests and alerts. `digest_day` limits digests to that day (newswatch digest --send).
     `retry_now` also takes pending rows whose backoff has not run out (and crashed claims).
     `senders` replaces a channel's sender by name (tests). Never raises for a channel's failure; raises

@@ -7,7 +7,8 @@
     │   ├── WarehouseBusy       another process holds the DuckDB file
     │   ├── DiskFull            no space left for the warehouse, its snapshot or an output file
     │   ├── SmtpUnavailable     connection refused/dropped, timeout, SMTP 4xx
-    │   └── WebhookUnavailable  timeout, connection error, HTTP 5xx/429 (keeps Retry-After)
+    │   ├── WebhookUnavailable  timeout, connection error, HTTP 5xx/429 (keeps Retry-After)
+    │   └── NotifyUnavailable   an Apprise service did not take the message (Apprise tells no more)
     └── PermanentError      retrying will not help
         ├── ConfigInvalid       bad or misspelt setting (names the key and the file)
         ├── FetchRefused        URL scheme or address not allowed (SSRF guard), too large
@@ -120,3 +121,8 @@ class WebhookUnavailable(DeliveryFailed, TransientError):
 
 class WebhookRejected(DeliveryFailed, PermanentError):
     """HTTP 4xx other than 429 (e.g. 410 Gone: the hook was deleted), or a redirect."""
+
+
+class NotifyUnavailable(DeliveryFailed, TransientError):
+    """An Apprise service did not take the message. Apprise reports success or failure only, so every failure is
+    retried (up to alerts.max_attempts); the detail is what Apprise logged."""

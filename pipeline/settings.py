@@ -140,8 +140,11 @@ def _check_ca_file(path: str) -> None:
 
 class AlertChannel(_Section):
     name: str = Field(description="Channel name, shown in v_alerts.channel.")
-    type: Literal["log", "email", "webhook"] = Field("log", description="Delivery type.")
-    url: str | None = Field(None, description="Webhook URL (type = 'webhook').")
+    type: Literal["log", "email", "webhook", "apprise"] = Field("log", description="Delivery type.")
+    url: str | None = Field(None, description="Webhook URL (type = 'webhook'), or an Apprise URL (type = 'apprise': "
+                            "ntfy://, tgram://, workflows:// for Teams, matrix://, discord://, json://, ...).")
+    url_env: str | None = Field(None, description="type = 'apprise': the environment variable holding the Apprise "
+                                "URL instead of `url` (its tokens then stay out of TOML files).")
     to: list[str] = Field(default_factory=list, description="Recipients (type = 'email').")
     countries: list[str] = Field(
         default_factory=list,
@@ -156,7 +159,7 @@ class AlertChannel(_Section):
         1, ge=1,
         description="Alert once the incident is reported by this many distinct feeds (1: on the first report).",
     )
-    digest: bool = Field(False, description="Also send the daily digest on this channel (email or webhook).")
+    digest: bool = Field(False, description="Also send the daily digest on this channel (email, webhook or apprise).")
 
     @model_validator(mode="after")
     def _needs_a_destination(self) -> AlertChannel:
@@ -164,8 +167,12 @@ class AlertChannel(_Section):
             raise ValueError(f"channel {self.name!r}: type 'email' needs `to` (recipients)")
         if self.type == "webhook" and not (self.url and self.url.startswith(("http://", "https://"))):
             raise ValueError(f"channel {self.name!r}: type 'webhook' needs an http(s) `url`")
+        if self.type == "apprise" and bool(self.url) == bool(self.url_env):
+            raise ValueError(f"channel {self.name!r}: type 'apprise' needs `url` or `url_env` (one of them)")
+        if self.url_env and self.type != "apprise":
+            raise ValueError(f"channel {self.name!r}: `url_env` is for type 'apprise'")
         if self.digest and self.type == "log":
-            raise ValueError(f"channel {self.name!r}: the digest goes to 'email' or 'webhook' channels")
+            raise ValueError(f"channel {self.name!r}: the digest goes to 'email', 'webhook' or 'apprise' channels")
         return self
 
 
