@@ -308,13 +308,15 @@ def sql(config: tuple[str, ...], query: str | None, file: str | None, fmt: str, 
     fmt = chosen[0] if chosen else "table"
     script = _sql_text(query, file)
     results: list[tuple[str, list[str], list[tuple[Any, ...]]]] = []
+    failed = True
     with analyst_warehouse(settings_from(config), live) as con:
         try:
             for result in store.query_script(con, script):
                 results.append(result)
+            failed = False
         finally:
-            if results:
-                write_results(results, fmt)
+            if results:  # a failing statement: what ran before it, then the error
+                write_results(results, fmt, several=failed or len(results) > 1)
 
 
 @main.command()

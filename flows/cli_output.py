@@ -94,11 +94,12 @@ def write_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, 
     click.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})", err=True)
 
 
-def write_results(results: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]], fmt: str) -> None:
-    """Print several statements' results (statement, columns, rows) in order. One result prints exactly as
-    write_rows; several: tables titled by their statement, CSV blocks separated by an empty line, JSON as a
-    list of {"statement", "rows"} objects."""
-    if len(results) == 1:
+def write_results(results: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]], fmt: str,
+                  several: bool | None = None) -> None:
+    """Print statements' results (statement, columns, rows) in order. The result of a one-statement script
+    prints exactly as write_rows; those of a longer one (`several`, default: more than one result) as tables
+    titled by their statement, CSV blocks separated by an empty line, JSON as a list of {"statement", "rows"}."""
+    if not (len(results) > 1 if several is None else several):
         write_rows(results[0][1], results[0][2], fmt)
         return
     if fmt == "json":

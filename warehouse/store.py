@@ -620,7 +620,7 @@ _READ_ONLY_MARKERS = ("read-only mode", "configuration has been locked", "disabl
 
 def _query_error(exc: duckdb.Error) -> str:
     """One line: DuckDB's first line, said as a refusal when the sandbox or read-only access refused it."""
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    first = _first_line(exc)
     if isinstance(exc, duckdb.PermissionException) or any(m in first for m in _READ_ONLY_MARKERS):
         return ("refused: queries are read-only (no writes, ATTACH, COPY ... TO, INSTALL/LOAD, settings or file "
                 f"access; `newswatch export` writes a view to a file): {first}")
@@ -658,7 +658,7 @@ def query_script(con: duckdb.DuckDBPyConnection, script: str
     try:
         statements = con.extract_statements(script)
     except duckdb.Error as exc:
-        raise WarehouseError(f"query failed: {_first_line(exc)}") from exc
+        raise WarehouseError(_query_error(exc)) from exc
     if not statements:
         raise WarehouseError("query failed: no SQL statement given")
     for n, sql in enumerate(statements, 1):
@@ -668,9 +668,12 @@ def query_script(con: duckdb.DuckDBPyConnection, script: str
             columns = [d[0] for d in (cur.description or [])]
             rows = cur.fetchall() if cur.description else []
         except duckdb.Error as exc:
-            where = f" in statement {n} of {len(statements)} ({text[:60]}{'...' if len(text) > 60 else ''})" \
-                if len(statements) > 1 else ""
-            raise WarehouseError(f"query failed{where}: {_first_line(exc)}") from exc
+            message = _query_error(exc)
+            if len(statements) > 1:  # "query failed in statement 2 of 3 (select ...): ..."
+                head, _, rest = message.partition(": ")
+                message = f"{head} in statement {n} of {len(statements)} ({text[:60]}" \
+                          f"{'...' if len(text) > 60 else ''}): {rest}"
+            raise WarehouseError(message) from exc
         yield text, columns, rows
 
 
