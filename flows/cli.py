@@ -120,6 +120,8 @@ def run_cycle(settings: Settings) -> Any:
 
 
 def _require_feeds(settings: Settings) -> int:
+    from flows.cli_feeds import polled_feed_count
+
     count = polled_feed_count(settings)
     if not count:
         raise ConfigInvalid("config", "feeds", "no feeds configured (add [[feeds]] tables, include feeds.toml, "
@@ -773,11 +775,8 @@ def mute_command(config: tuple[str, ...], feed: str, unmute: bool, reason: str |
 
 
 # Command groups kept in their own modules register themselves on `main` when imported.
+from flows import cli_config  # noqa: E402,F401
 from flows import cli_eval  # noqa: E402,F401
 from flows import cli_export  # noqa: E402,F401
+from flows import cli_feeds  # noqa: E402,F401
 from flows import cli_topic  # noqa: E402,F401
-from flows.cli_config import config_group  # noqa: E402
-from flows.cli_feeds import feeds_group, polled_feed_count  # noqa: E402
-
-main.add_command(config_group)
-main.add_command(feeds_group)

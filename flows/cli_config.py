@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from flows.cli import config_option, config_paths, handle_errors, settings_from
+from flows.cli import config_option, config_paths, handle_errors, main, settings_from
 from flows.cli_output import format_option, write_rows
 
 
@@ -58,3 +58,6 @@ def config_show(config: tuple[str, ...], fmt: str) -> None:
     files = ", ".join(str(p.resolve()) for p in paths) or "none (defaults only)"
     click.echo(f"config files: {files}\nrelative paths resolve against {Path.cwd()}", err=True)
     write_rows(["key", "value", "source"], rows, fmt)
+
+
+main.add_command(config_group)

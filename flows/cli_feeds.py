@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from flows.cli import _actor, _read_only, _republish, _writable, by_option, config_option, handle_errors, \
-    live_option, settings_from
+    live_option, main, settings_from
 from flows.cli_output import format_option, write_rows
 from pipeline.models import FeedSubscription
 from pipeline.settings import Settings
@@ -90,15 +90,15 @@ def feeds_list(config: tuple[str, ...], fmt: str, live: bool) -> None:
 
 
 def _check_feed(settings: Settings, url: str) -> str | None:
-    """GET `url` as a cycle would and parse it; returns the feed's title. Raises FetchFailed (unreachable,
+    """GET `url` as a cycle would (same limits, address rules and proxies) and parse it; returns the feed's title. Raises FetchFailed (unreachable,
     refused, HTTP error) or FeedMalformed (it answers, but not with RSS/Atom)."""
+    from flows.resources import http_client
     from pipeline import feeds as feed_stage
-    from pipeline import web
     from pipeline.models import FeedSource
 
     source = FeedSource("new-feed", url)
     fetch = settings.fetch
-    with web.make_client(fetch.timeout_seconds, fetch.user_agent, ca_file=fetch.ca_file) as client:
+    with http_client(settings) as client:
         resp = feed_stage.fetch_feed(client, source, fetch, None, None)
     parsed = feed_stage.parse_feed(source, resp.body or b"", resp.content_type, resp.final_url,
                                    fetch.max_entries_per_feed)
@@ -258,3 +258,6 @@ def feeds_export_opml(config: tuple[str, ...], output: str, live: bool) -> None:
         return
     Path(output).write_text(text, encoding="utf-8")
     click.echo(f"wrote {len(feeds)} feeds to {output}", err=True)
+
+
+main.add_command(feeds_group)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import random
 import threading
 import time
@@ -38,7 +37,6 @@ from pipeline.incidents import ClusterSettings, IncidentIndex
 from pipeline.lexical import DocFreq
 from pipeline.models import Alert, Extraction, FeedEntry, FeedSource, IncidentRecord, Judgement, Page
 from pipeline.outbox import channel_wants
-from pipeline.proxies import ProxyRoutes
 from pipeline.relevance import judge_article
 from pipeline.settings import Settings
 from warehouse import store
@@ -129,11 +127,7 @@ class CycleReport:
 _wh = resources.warehouse  # every stage's connection, with the service's DuckDB limits
 
 
-def _http_client(settings: Settings) -> web.Client:
-    """The keep-alive client of one stage's GETs (feeds or pages)."""
-    fetch = settings.fetch
-    return web.make_client(fetch.timeout_seconds, fetch.user_agent, ca_file=fetch.ca_file,
-                           proxies=ProxyRoutes.from_settings(fetch.proxy, os.environ))
+_http_client = resources.http_client  # the keep-alive client of one stage's GETs (feeds or pages)
 
 
 def _backoff(failures: int, base_minutes: float = 1.0, cap_minutes: float = 360.0) -> timedelta:

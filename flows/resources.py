@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -9,8 +10,10 @@ from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
 
+from pipeline import web
 from pipeline.embed import Embedder, load_embedder
 from pipeline.errors import ConfigInvalid
+from pipeline.proxies import ProxyRoutes
 from pipeline.relevance import ReportClassifier, load_classifier
 from pipeline.settings import Settings
 from pipeline.topics import Topic, load_topic
@@ -43,6 +46,14 @@ def classifier(path: str, model: str) -> ReportClassifier:
                             f"{path} was trained on {found.model!r} but embed.model is {model!r}; retrain it with "
                             "`newswatch topic train`")
     return found
+
+
+def http_client(settings: Settings) -> web.Client:
+    """A keep-alive client for GETs as a cycle makes them: fetch.timeout_seconds, user agent, extra CAs
+    (fetch.ca_file) and proxies (fetch.proxy, HTTPS_PROXY / HTTP_PROXY / NO_PROXY); the caller closes it."""
+    fetch = settings.fetch
+    return web.make_client(fetch.timeout_seconds, fetch.user_agent, ca_file=fetch.ca_file,
+                           proxies=ProxyRoutes.from_settings(fetch.proxy, os.environ))
 
 
 def _open(settings: Settings) -> AbstractContextManager[Any]:
