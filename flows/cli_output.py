@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
+from pipeline.sanitize import clean_line
+
 FORMATS = ("table", "csv", "json")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -37,7 +39,9 @@ def _table_cell(value: Any) -> str:
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, float):
         return f"{value:.3f}"
-    return " ".join(str(value).split())  # one line per row: feed text may hold CR/LF and tabs
+    # one line per row, nothing a terminal would obey (escape sequences, bidi overrides), also in values written
+    # before text was cleaned at ingestion or made by SQL (chr(27))
+    return " ".join(clean_line(str(value)).split())
 
 
 _GAP = 3  # rich's cell padding plus the column rule of box.SIMPLE_HEAD

@@ -152,9 +152,9 @@ def test_a_hostile_title_is_not_read_as_table_markup(tmp_path: Path) -> None:
 
     runner = CliRunner()
     with runner.isolation() as (out, _err, _mixed):
-        write_rows(["title"], [("[bold red]not markup[/] \r\nline two",)], "table")
+        write_rows(["title"], [("[bold red]not markup[/] \r\nline \x1b[31mtwo\u202e",)], "table")
     printed = out.getvalue().decode()
-    assert "[bold red]not markup[/] line two" in printed and "\x1b[" not in printed
+    assert "[bold red]not markup[/] line [31mtwo" in printed and "\x1b" not in printed and "\u202e" not in printed
 
 
 def test_csv_keeps_text_verbatim_with_rfc_4180_quoting(hostile_config: Path) -> None:
