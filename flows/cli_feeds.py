@@ -12,8 +12,8 @@ from typing import Any
 
 import click
 
-from flows.cli import _actor, _read_only, _republish, _writable, by_option, config_option, handle_errors, \
-    live_option, main, settings_from
+from flows.cli import _actor, _republish, _writable, by_option, config_option, handle_errors, \
+    analyst_warehouse, live_option, main, settings_from
 from flows.cli_output import format_option, write_rows
 from pipeline.models import FeedSubscription
 from pipeline.settings import Settings
@@ -39,7 +39,7 @@ def _added(settings: Settings, live: bool = False) -> list[FeedSubscription]:
 
     if not Path(settings.warehouse.path).exists():
         return []
-    with _read_only(settings, live) as con:
+    with analyst_warehouse(settings, live) as con:
         return store.read_subscriptions(con)
 
 
@@ -78,7 +78,7 @@ def feeds_list(config: tuple[str, ...], fmt: str, live: bool) -> None:
     added = _added(settings, live)
     health: dict[str, tuple[Any, ...]] = {}
     if Path(settings.warehouse.path).exists():
-        with _read_only(settings, live) as con:
+        with analyst_warehouse(settings, live) as con:
             health = store.read_feed_health(con)
     configured = {f.name for f in settings.feeds}
     rows = [(f.name, "config", None, None, f.url) for f in settings.feeds]

@@ -110,7 +110,7 @@ def test_a_failing_statement_is_named_after_the_results_before_it(config: Path) 
     assert out.startswith("a\n1\n")
     errors = [line for line in out.splitlines() if line.startswith("Error:")]
     assert errors == [line for line in out.splitlines() if "rror" in line] and len(errors) == 1
-    assert "statement 2 of 3 (select * from nowhere)" in errors[0] and "nowhere" in errors[0]
+    assert "Error: statement 2 of 3 (select * from nowhere): query failed: " in errors[0] and "nowhere" in errors[0]
 
 
 def test_sql_reads_a_file_or_standard_input(config: Path, tmp_path: Path) -> None:

@@ -669,10 +669,9 @@ def query_script(con: duckdb.DuckDBPyConnection, script: str
             rows = cur.fetchall() if cur.description else []
         except duckdb.Error as exc:
             message = _query_error(exc)
-            if len(statements) > 1:  # "query failed in statement 2 of 3 (select ...): ..."
-                head, _, rest = message.partition(": ")
-                message = f"{head} in statement {n} of {len(statements)} ({text[:60]}" \
-                          f"{'...' if len(text) > 60 else ''}): {rest}"
+            if len(statements) > 1:  # "statement 2 of 3 (select ...): query failed: ..."
+                message = f"statement {n} of {len(statements)} ({text[:60]}{'...' if len(text) > 60 else ''}): " \
+                          + message
             raise WarehouseError(message) from exc
         yield text, columns, rows
 
