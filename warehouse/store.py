@@ -1102,7 +1102,7 @@ def muted_feeds(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 def read_subscriptions(con: duckdb.DuckDBPyConnection) -> list[FeedSubscription]:
     """Feeds added with `newswatch feeds add` / `import-opml`, in the order they were added. A snapshot
-    published before migration 0008 has none."""
+    published before migration 0009 has none."""
     if not con.execute("SELECT 1 FROM duckdb_tables() WHERE table_name = 'feed_subscriptions'").fetchone():
         return []
     rows = con.execute("SELECT name, url, title, category, added_at, added_by FROM feed_subscriptions "
