@@ -1,9 +1,11 @@
-"""The `newswatch` command line: composition only. Library errors (NewswatchError) become one clean line and a
-non-zero exit; programming errors keep their traceback."""
+"""The `newswatch` command line: composition only. Library errors (NewswatchError) and the environment's
+(OSError) become one clean `Error:` line and a non-zero exit; programming errors keep their traceback.
+Quiet by default: alerts, failures and one summary; `-v` adds per-stage progress and Prefect's own log lines."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -17,6 +19,7 @@ import click
 
 from flows.cli_output import format_option, write_results, write_rows
 from pipeline.errors import ConfigInvalid, NewswatchError
+from pipeline.health import DOWN, EXIT_CODES, OK
 from pipeline.settings import PROJECT_ROOT, Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -24,24 +27,92 @@ DEMO_CORPUS = PROJECT_ROOT / "tests" / "data" / "corpus" / "dev"
 INCIDENT_STATUSES = ("open", "known", "dismissed", "merged")  # incidents.status, see migration 0004
 
 
+_VERBOSITY = 0  # the global -v count, set by `main`
+
+
 def _quiet_prefect() -> None:
-    """Defaults for running flows locally with no Prefect server (set before prefect is imported)."""
+    """Defaults for running flows locally with no Prefect server (set before prefect is imported). Prefect's
+    console lines (a failed run's traceback, its warnings) stay out of the terminal unless -v (-vv: its INFO
+    lines too); its API handler still sends the run logs to a Prefect server. Third-party progress bars (the
+    model's "Loading weights") are off; an operator's own setting of any of these wins."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if _VERBOSITY >= 2 else "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL",
+                          {0: "CRITICAL", 1: "WARNING"}.get(_VERBOSITY, "INFO"))
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "false")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TQDM_DISABLE", "1")
 
 
-def handle_errors(fn: F) -> F:
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except NewswatchError as exc:
-            raise click.ClickException(str(exc)) from exc
+class _Stderr(logging.Handler):
+    """Log lines to the current stderr (click's: also under CliRunner), one line each."""
 
-    return wrapper  # type: ignore[return-value]
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(" ".join(self.format(record).split("\n")), err=True)
+
+
+class _NotPrinted(logging.Filter):
+    """Drops the log lines the CLI prints itself (alerts, failed feeds): each is printed once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from flows.progress import PRINTED
+
+        return not getattr(record, PRINTED, False)
+
+
+_HANDLER = _Stderr()
+
+
+def _setup_logging(verbosity: int) -> None:
+    """newswatch's own lines (`newswatch.*`: the service's warnings; -v: per-stage progress) to stderr; library
+    chatter (trafilatura's warnings about odd pages) kept out unless -vv."""
+    own = logging.getLogger("newswatch")
+    own.setLevel(logging.INFO if verbosity >= 1 else logging.WARNING)
+    own.propagate = False
+    if _HANDLER not in own.handlers:
+        _HANDLER.setFormatter(logging.Formatter("%(name)s: %(message)s" if verbosity >= 2 else "%(message)s"))
+        own.addHandler(_HANDLER)
+    for name in ("trafilatura", "htmldate", "courlan", "charset_normalizer"):
+        logging.getLogger(name).setLevel(logging.WARNING if verbosity >= 2 else logging.CRITICAL)
+
+
+def _filter_printed_lines() -> None:
+    """After prefect configured logging: its console handler skips what the CLI prints itself."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _NotPrinted) for f in handler.filters):
+            handler.addFilter(_NotPrinted())
+
+
+class CommandFailed(click.ClickException):
+    """One `Error:` line and `exit_code`."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(" ".join(message.split()))
+        self.exit_code = exit_code
+
+
+def handle_errors(fn: F | None = None, *, exit_code: int = 1) -> Any:
+    """NewswatchError and OSError (a file that cannot be read or written) -> one `Error:` line, `exit_code`."""
+
+    def decorate(fn: F) -> F:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except CommandFailed:
+                raise
+            except NewswatchError as exc:
+                raise CommandFailed(str(exc), exit_code) from exc
+            except OSError as exc:
+                where = f"{exc.filename}: " if exc.filename else ""
+                raise CommandFailed(f"{where}{exc.strerror or exc}", exit_code) from exc
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(fn) if fn is not None else decorate
 
 
 def default_config_paths() -> list[Path]:
@@ -76,7 +147,10 @@ config_option = click.option(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="newswatch")
-def main() -> None:
+@click.option("--verbose", "-v", count=True,
+              help="Show per-stage progress (counts, rate, ETA on a backlog) and Prefect's own log lines; -vv: "
+                   "Prefect's INFO lines and library warnings too.")
+def main(verbose: int) -> None:
     """newswatch: watch news feeds, alert once per NEW incident of the watch topic (airspace violations by
     default), write a daily digest, keep everything in a DuckDB warehouse you can query with SQL.
 
@@ -84,8 +158,13 @@ def main() -> None:
     Quick start:
       newswatch demo                     # bundled corpus, full pipeline, alerts, digest
       newswatch run --config config/newswatch.toml
+      newswatch -v run                   # with per-stage progress
       newswatch sql "select * from v_incidents"
+      newswatch status                   # last cycle, failing feeds, outbox; exit 0/1/2 = ok/degraded/down
     """
+    global _VERBOSITY
+    _VERBOSITY = verbose
+    _setup_logging(verbose)
 
 
 def _print_alerts(alerts: Sequence[Any]) -> None:
@@ -99,8 +178,8 @@ def _print_alerts(alerts: Sequence[Any]) -> None:
 def _print_report(report: Any) -> None:
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(report.articles.items())) or "none"
     click.echo(
-        f"feeds: {report.feeds_ok} ok, {report.feeds_not_modified} unchanged, {len(report.feeds_failed)} failed; "
-        f"new entries {report.new_entries}; articles: {statuses}; relevant {report.relevant}/{report.judged}; "
+        f"feeds: {report.feeds_ok} ok, {report.feeds_not_modified} unchanged, {len(report.feeds_failed)} failed, "
+        f"{report.feeds_muted} muted, {report.feeds_backing_off} backing off; new entries {report.new_entries}; articles: {statuses}; relevant {report.relevant}/{report.judged}; "
         f"incidents opened {report.incidents_opened}; alerts {len(report.alerts)}",
         err=True,
     )
@@ -109,14 +188,24 @@ def _print_report(report: Any) -> None:
 
 
 def run_cycle(settings: Settings) -> Any:
-    _quiet_prefect()
-    from flows.cycle import cluster_settings
-    from flows.cycle import run_cycle as run_monitor_cycle
-
-    cluster_settings(settings)  # a typo in [cluster] fails before any work
+    """One monitor cycle through Prefect; its alerts and summary are printed, also when a stage failed (then
+    CycleFailed is raised on)."""
     if not settings.feeds:  # then only feeds added with `newswatch feeds` can be polled
         _require_feeds(settings)
-    return run_monitor_cycle(settings)
+    _quiet_prefect()
+    from flows.cycle import CycleFailed
+    from flows.cycle import run_cycle as run_monitor_cycle
+
+    _filter_printed_lines()
+    try:
+        report = run_monitor_cycle(settings)
+    except CycleFailed as exc:
+        _print_alerts(exc.report.alerts)
+        _print_report(exc.report)
+        raise
+    _print_alerts(report.alerts)
+    _print_report(report)
+    return report
 
 
 def _require_feeds(settings: Settings) -> int:
@@ -131,20 +220,39 @@ def _require_feeds(settings: Settings) -> int:
 
 @main.command()
 @config_option
-@handle_errors
+@handle_errors(exit_code=EXIT_CODES[DOWN])
 def run(config: tuple[str, ...]) -> None:
     """Run one monitor cycle (poll, fetch, extract, embed, judge, assign, alert) through Prefect and exit.
 
-    Exits 0 even when some feeds failed (they are recorded in v_feed_health); non-zero only when the cycle
-    itself cannot run (bad config, warehouse busy, model missing).
+    \b
+    Exit codes (as `newswatch status`; docs/operations.md):
+      0  ok: feeds were polled and every stage ran (some feeds may have failed: see `newswatch status`)
+      1  degraded: a stage failed after feeds were polled (warehouse busy, model missing, ...)
+      2  down: no feed could be polled, or the cycle could not start (bad config, warehouse unusable)
 
     \b
     Example:
-      newswatch run --config config/newswatch.toml
+      newswatch run --config config/newswatch.toml && echo ok
     """
-    report = run_cycle(settings_from(config))
-    _print_alerts(report.alerts)
-    _print_report(report)
+    from flows.cycle import CycleFailed
+
+    try:
+        report = run_cycle(settings_from(config))
+    except CycleFailed as exc:
+        raise CommandFailed(str(exc), EXIT_CODES[exc.report.outcome]) from exc
+    if report.outcome != OK:
+        raise CommandFailed(f"no feed could be polled ({len(report.feeds_failed)} failed, {report.feeds_muted} muted, "
+                            f"{report.feeds_backing_off} backing off): see `newswatch status`",
+                            EXIT_CODES[report.outcome])
+
+
+def _existing_warehouse(settings: Settings) -> None:
+    """Commands that only work on what a cycle stored never create the warehouse (a mistyped path would leave
+    an empty one behind)."""
+    path = Path(settings.warehouse.path)
+    if not path.is_file():
+        raise CommandFailed(f"no warehouse at {path} (check warehouse.path; `newswatch run` or `newswatch demo` "
+                            "creates it)")
 
 
 def write_digest(settings: Settings, day: date, out: Path) -> tuple[Path, Path, Any]:
@@ -238,7 +346,9 @@ def deliver(config: tuple[str, ...], retry_now: bool) -> None:
     """
     from flows.deliver import deliver_outbox
 
-    report = deliver_outbox(settings_from(config), retry_now=retry_now)
+    settings = settings_from(config)
+    _existing_warehouse(settings)
+    report = deliver_outbox(settings, retry_now=retry_now)
     click.echo(report.summary())
     for line in report.failed:
         click.echo(f"  failed {line}", err=True)
@@ -369,7 +479,7 @@ def alerts(config: tuple[str, ...], fmt: str, live: bool) -> None:
 @main.command()
 @click.option("--config", "-c", "config", multiple=True, type=click.Path(dir_okay=False),
               help="Config for the demo (default: config/demo.toml).")
-@click.option("--corpus", type=click.Path(file_okay=False, path_type=Path), default=DEMO_CORPUS,
+@click.option("--corpus", type=click.Path(file_okay=False, exists=True, path_type=Path), default=DEMO_CORPUS,
               show_default=True, help="Corpus directory in the dev-corpus layout (site/<outlet>/feed.xml).")
 @click.option("--fresh/--keep", default=True, show_default=True, help="Start from an empty demo warehouse.")
 @handle_errors
@@ -383,6 +493,8 @@ def demo(config: tuple[str, ...], corpus: Path, fresh: bool) -> None:
     """
     from flows.corpus_server import CorpusServer
 
+    if not (corpus / "site").is_dir():
+        raise CommandFailed(f"{corpus}: not a corpus directory (no site/<outlet>/feed.xml under it)")
     paths = list(config) or [str(PROJECT_ROOT / "config" / "demo.toml")]
     base = settings_from(paths)
     if fresh:
@@ -393,9 +505,7 @@ def demo(config: tuple[str, ...], corpus: Path, fresh: bool) -> None:
         settings = settings_from(paths, overrides={"feeds": feeds})
         click.echo(f"serving {len(feeds)} demo feeds from {server.base_url}; running the pipeline "
                    f"(first run loads the model and starts Prefect: about a minute)...", err=True)
-        report = run_cycle(settings)
-    _print_alerts(report.alerts)
-    _print_report(report)
+        run_cycle(settings)
     from warehouse import store
 
     with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
@@ -543,10 +653,11 @@ def serve_command(config: tuple[str, ...], interval_minutes: float, max_cycles: 
     Example:
       newswatch serve --config config/newswatch.toml --interval-minutes 10
     """
+    settings = settings_from(config)
     _quiet_prefect()
     from flows.serve import serve
 
-    settings = settings_from(config)
+    _filter_printed_lines()
     feed_count = _require_feeds(settings)
 
     def on_cycle(n: int, report: Any) -> None:
@@ -571,31 +682,48 @@ def serve_command(config: tuple[str, ...], interval_minutes: float, max_cycles: 
 def deploy_command(config: tuple[str, ...], pool: str, interval_minutes: float, image: str | None) -> None:
     """Register the monitor-cycle and daily-digest deployments on a Prefect work pool, for teams that run
     Prefect workers (`prefect worker start --pool NAME`). Needs PREFECT_API_URL pointing at a Prefect server.
-    Workers start a process per run (the model is loaded each time, ~5 s); `newswatch serve` avoids that.
+    The cycle deployment runs one at a time (concurrency limit 1: a late run waits, it never overlaps the one
+    before). Workers start a process per run (the model is loaded each time, ~5 s); `newswatch serve` avoids
+    that.
 
     \b
     Example:
       PREFECT_API_URL=http://127.0.0.1:4200/api newswatch deploy --pool newswatch --config /app/config/newswatch.toml
     """
-    if not os.environ.get("PREFECT_API_URL"):
-        raise click.ClickException("PREFECT_API_URL is not set: deployments need a Prefect server "
-                                   "(`prefect server start`, or the docker-compose stack)")
+    api_url = os.environ.get("PREFECT_API_URL")
+    if not api_url:
+        raise CommandFailed("PREFECT_API_URL is not set: deployments need a Prefect server "
+                            "(`prefect server start`, or the docker-compose stack)")
+    settings = settings_from(config)  # a bad config fails before Prefect is asked anything
+    _quiet_prefect()
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import PrefectException
     from prefect.schedules import Cron, Interval
 
     from flows.deploy_entry import cycle_entry, digest_entry
 
-    settings = settings_from(config)
+    with get_client(sync_client=True) as client:
+        unreachable = client.api_healthcheck()
+    if unreachable is not None:
+        raise CommandFailed(f"the Prefect API at {api_url} does not answer ({type(unreachable).__name__}: "
+                            f"{unreachable}); start it (`prefect server start`) or fix PREFECT_API_URL")
     paths = [str(Path(p).resolve()) for p in (config or [str(p) for p in default_config_paths()])]
-    common: dict[str, Any] = {"work_pool_name": pool, "parameters": {"config": paths}}
+    common: dict[str, Any] = {"work_pool_name": pool, "parameters": {"config": paths}, "print_next_steps": False}
     if image:
         common.update(image=image, build=False, push=False)
-    for entry, name, schedule in (
-        (cycle_entry, "newswatch-cycle", Interval(timedelta(minutes=interval_minutes))),
-        (digest_entry, "newswatch-digest", Cron(_cron(settings.digest.send_time), timezone=settings.digest.timezone)),
+    for entry, name, schedule, limit in (
+        (cycle_entry, "newswatch-cycle", Interval(timedelta(minutes=interval_minutes)), 1),
+        (digest_entry, "newswatch-digest", Cron(_cron(settings.digest.send_time), timezone=settings.digest.timezone),
+         None),
     ):
-        source = entry.from_source(source=str(PROJECT_ROOT), entrypoint=f"flows/deploy_entry.py:{entry.fn.__name__}")
-        dep_id = source.deploy(name=name, schedules=[schedule], **common)
-        click.echo(f"deployment {name} registered on pool {pool}: {dep_id}")
+        try:
+            source = entry.from_source(source=str(PROJECT_ROOT),
+                                       entrypoint=f"flows/deploy_entry.py:{entry.fn.__name__}")
+            dep_id = source.deploy(name=name, schedules=[schedule], concurrency_limit=limit, **common)
+        except (PrefectException, ValueError) as exc:  # ValueError: Prefect's "Could not find work pool ..."
+            raise CommandFailed(f"deployment {name}: {exc}") from exc
+        click.echo(f"deployment {name} registered on pool {pool}: {dep_id}"
+                   + (f" (concurrency limit {limit})" if limit else ""))
 
 
 def _cron(send_time: str) -> str:
@@ -625,10 +753,12 @@ def incident_group() -> None:
 
 
 def _writable(config: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """The settings and the live warehouse for a CLI writer; never created here (a mistyped config or warehouse
+    path must not leave an empty warehouse behind)."""
     from warehouse import store
 
     settings = settings_from(config)
-    return settings, store.open_warehouse(settings.warehouse.path,
+    return settings, store.open_warehouse(settings.warehouse.path, create=False,
                                           busy_timeout_seconds=settings.warehouse.busy_timeout_seconds)
 
 
@@ -780,3 +910,4 @@ from flows import cli_eval  # noqa: E402,F401
 from flows import cli_export  # noqa: E402,F401
 from flows import cli_feeds  # noqa: E402,F401
 from flows import cli_topic  # noqa: E402,F401
+from flows import cli_status  # noqa: E402,F401

@@ -10,6 +10,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections import Counter, defaultdict, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -25,13 +26,16 @@ from prefect.utilities.annotations import quote
 
 from flows import resources
 from flows.deliver import deliver_stage, delivery_channels
+from flows.progress import PRINTED, StageProgress
+from flows.progress import enabled as progress_enabled
 from pipeline import alerts as alert_text
 from pipeline import feeds as feed_stage
 from pipeline import web
 from pipeline.assign import StreamItem, assign_stream, build_index, members_since
 from pipeline.embed import E5_SMALL, MINILM, embedding_text
 from pipeline.entities import headline_names_event
-from pipeline.errors import FeedMalformed, FetchFailed, TransientError
+from pipeline.errors import FeedMalformed, FetchFailed, NewswatchError, TransientError
+from pipeline.health import CycleRecord, cycle_outcome
 from pipeline.extract import extract_article
 from pipeline.incidents import ClusterSettings, IncidentIndex
 from pipeline.lexical import DocFreq
@@ -88,25 +92,18 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
 
 
 def cluster_settings(settings: Settings) -> ClusterSettings:
-    """The engine's settings: shipped defaults overridden by the [cluster] section (unknown keys fail)."""
-    from pipeline.errors import ConfigInvalid
-
-    known = set(ClusterSettings.__dataclass_fields__)
-    extra = dict(settings.cluster.model_extra or {})
-    for key in extra:
-        if key not in known:
-            raise ConfigInvalid("config", f"cluster.{key}", f"unknown key (known: {', '.join(sorted(known))})")
-    try:
-        return ClusterSettings(**extra)
-    except (TypeError, ValueError) as exc:
-        raise ConfigInvalid("config", "cluster", str(exc)) from exc
+    """The engine's settings: the [cluster] section, typed and checked when the settings loaded."""
+    return settings.cluster
 
 
 @dataclass
 class CycleReport:
+    feeds_due: int = 0
     feeds_ok: int = 0
     feeds_not_modified: int = 0
     feeds_failed: dict[str, str] = field(default_factory=dict)
+    feeds_muted: int = 0  # not polled: an analyst muted them
+    feeds_backing_off: int = 0  # not polled: failing, their next try is later
     new_entries: int = 0
     articles: dict[str, int] = field(default_factory=dict)  # status -> count
     embedded: int = 0
@@ -117,6 +114,13 @@ class CycleReport:
     alerts: list[Alert] = field(default_factory=list)
     stopped: bool = False  # interrupted between stages
     delivered: bool = False  # the outbox stage changed something (sent, retried, failed, queued a digest)
+    failed_stage: str | None = None  # the stage that raised (the cycle stopped there)
+    error: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        """ok / degraded / down (pipeline/health.py); the exit code of `newswatch run`."""
+        return cycle_outcome(feeds_answered=self.feeds_ok + self.feeds_not_modified, failed_stage=self.failed_stage)
 
     def quiet(self) -> bool:
         """Nothing new came in and nothing failed: no entry, article, vector, judgement, incident or alert."""
@@ -146,10 +150,14 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
         sources = feed_stage.feed_sources(settings.feeds, store.read_subscriptions(con))
         store.upsert_feeds(con, sources)
         muted = store.muted_feeds(con)
+        report.feeds_muted = sum(s.name in muted for s in sources)
         sources = [s for s in sources if s.name not in muted]  # an analyst muted them (`newswatch mute`)
         states = {s.name: s for s in store.read_feed_states(con, [s.name for s in sources])}
     now = _now()
     due = [s for s in sources if states[s.name].next_poll_at is None or states[s.name].next_poll_at <= now]
+    report.feeds_due = len(due)
+    report.feeds_backing_off = len(sources) - len(due)
+    progress = StageProgress("poll", "feeds", len(due))
     host_limits: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(settings.fetch.per_host_concurrency))
     parsing = threading.Lock()  # one feed parsed at a time, GETs concurrent (as pages in _fetch_and_extract)
     with _http_client(settings) as client:
@@ -166,6 +174,8 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
                 return source, resp, parsed, None
             except (FetchFailed, FeedMalformed) as exc:
                 return source, None, None, exc
+            finally:
+                progress.advance()
 
         with ThreadPoolExecutor(max_workers=settings.fetch.concurrency) as pool:
             results = list(pool.map(one, due))
@@ -186,7 +196,7 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
                     wait = max(wait, min(timedelta(seconds=error.retry_after_seconds), timedelta(minutes=cap)))
                 polls.append(store.FeedPoll(source.name, polled, reason, str(error), None, None, polled + wait))
                 report.feeds_failed[source.name] = str(error)
-                log.warning("feed %s failed: %s", source.name, error)
+                log.warning("feed %s failed: %s", source.name, error, extra={PRINTED: True})
                 continue
             assert resp is not None
             if parsed is None:
@@ -205,6 +215,9 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
             store.mark_feeds_polled(con, polls)
     log.info("polled %d feeds: %d ok, %d not modified, %d failed, %d new entries", len(due), report.feeds_ok,
              report.feeds_not_modified, len(report.feeds_failed), report.new_entries)
+    progress.finish(f"{report.feeds_ok} ok, {report.feeds_not_modified} unchanged, {len(report.feeds_failed)} "
+                    f"failed, {report.feeds_muted} muted, {report.feeds_backing_off} backing off; "
+                    f"{report.new_entries} new entries")
 
 
 def _fetch_and_extract(client, settings: Settings, entry: FeedEntry,  # type: ignore[no-untyped-def]
@@ -359,6 +372,7 @@ def _fetch_pending(settings: Settings, report: CycleReport) -> None:
         attempts = store.read_fetch_attempts(con, [e.entry_id for e in pending])
     if not pending and not running:
         return
+    progress = StageProgress("fetch", "pages", len(pending) + len(running))
     queues: dict[str, deque[FeedEntry]] = defaultdict(deque)  # by host, in order of their oldest entry; none empty
     for entry in pending:
         queues[urlsplit(entry.url).netloc].append(entry)
@@ -394,6 +408,7 @@ def _fetch_pending(settings: Settings, report: CycleReport) -> None:
                     busy[get.host] -= 1
                     batch.append(_outcome(settings, get))
                     fetched += 1
+                    progress.advance()
             if len(batch) >= FETCH_SAVE_BATCH:
                 save()
             fresh = [g for g in running.values() if g.waited_for and not g.straggling(now, f.straggler_seconds)]
@@ -425,6 +440,8 @@ def _fetch_pending(settings: Settings, report: CycleReport) -> None:
     left = sum(len(q) for q in queues.values())
     _logger().info("fetched %d articles: %s%s", fetched, report.articles,
                    f"; {len(running)} slow page(s) still downloading, {left} waiting for their host" if running else "")
+    progress.finish(", ".join(f"{k} {v}" for k, v in sorted(report.articles.items()))
+                    + (f"; {len(running)} slow page(s) still downloading" if running else ""))
 
 
 def settle_stragglers(settings: Settings) -> int:
@@ -463,6 +480,7 @@ def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_
     emb = resources.embedder(model, settings.embed.batch_size)
     batch = max(settings.embed.batch_size * 4, 64)
     done = 0
+    progress = StageProgress(f"embed ({emb.name})", "articles")
     while True:  # the warehouse is used for the reads and the writes only, not during the model's work
         finished = producer_done is None or producer_done.is_set()  # read before looking: no article slips by
         with _wh(settings) as con:
@@ -473,6 +491,11 @@ def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_
                 store.insert_embeddings(con, emb.name, [a.article_id for a in chunk], vectors, _now())
             done += len(chunk)
             _release_freed_memory()
+            if progress_enabled() and not relevant_only:  # the total grows while the fetch stage stores pages
+                with _wh(settings) as con:
+                    progress.advance(len(chunk), total=done + store.count_backlog(con, emb.name)[0])
+            else:
+                progress.advance(len(chunk))
         elif finished:
             break
         else:
@@ -482,6 +505,7 @@ def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_
             break
     if done:
         _logger().info("embedded %d articles with %s", done, emb.name)
+        progress.finish(f"{done} articles")
     return done
 
 
@@ -494,6 +518,10 @@ def judge_articles(settings: Settings, report: CycleReport) -> None:
     """Decide relevance to the topic and extract the violated state and intruder for each new article."""
     classifier = resources.classifier(settings.topic.classifier_path, settings.embed.model)
     topic = resources.topic(settings.topic.path)
+    progress = StageProgress("judge", "articles")
+    if progress_enabled():
+        with _wh(settings) as con:
+            progress.total = store.count_backlog(con, settings.embed.model)[1]
     while True:  # in batches: a backlog of thousands never sits in memory at once (texts + vectors)
         with _wh(settings) as con:  # one unit of work per batch (a waiting CLI writer gets in between)
             pending = store.pending_judgements(con, settings.embed.model, limit=JUDGE_BATCH)
@@ -505,6 +533,8 @@ def judge_articles(settings: Settings, report: CycleReport) -> None:
             _release_freed_memory()
             report.judged += len(out)
             report.relevant += sum(j.relevant for j in out)
+            progress.advance(len(out))
+    progress.finish(f"{report.judged} judged, {report.relevant} relevant")
 
 
 @dataclass
@@ -567,6 +597,8 @@ def assign_incidents(settings: Settings, report: CycleReport) -> None:
         _KEPT[key[0]] = _KeptIndex(key, index, saved_at, store.assignment_fingerprint(con))
     report.assigned = len(records)
     report.incidents_opened = len(incidents)
+    StageProgress("assign", "articles").finish(f"{report.assigned} assigned, {report.incidents_opened} incidents "
+                                                "opened")
 
 
 @task(name="raise-alerts", cache_policy=NO_CACHE)
@@ -584,7 +616,7 @@ def raise_alerts(settings: Settings, report: CycleReport) -> None:
             if channel.type != "log":
                 continue  # e-mail and webhook delivery: see the outbox stage
             for alert in store.read_alerts(con, status="pending", channel=channel.name):
-                log.warning("ALERT %s", alert_text.alert_subject(alert))
+                log.warning("ALERT %s", alert_text.alert_subject(alert), extra={PRINTED: True})
                 store.mark_alert(con, alert.alert_id, status="sent", at=_now())
                 report.alerts.append(alert)
 
@@ -647,46 +679,100 @@ def _fetch_and_embed(settings: Settings, report: CycleReport) -> None:
     fetching.result()  # a fetch stage that could not run (warehouse busy) fails the cycle, as before
 
 
+class CycleFailed(NewswatchError):
+    """A stage raised and the cycle stopped there. `report` holds what the cycle did until then (with
+    `failed_stage` and `error` set); `cause` is the stage's own error (WarehouseBusy: `serve` retries soon)."""
+
+    def __init__(self, report: CycleReport, cause: BaseException) -> None:
+        self.report = report
+        self.cause = cause
+        super().__init__(f"the cycle stopped in its {report.failed_stage} stage: {cause}")
+
+
+_STAGE_NAMES = {"register_channels": "register", "poll-feeds": "poll", "_fetch_and_embed": "fetch",
+                "judge-articles": "judge", "assign-incidents": "assign", "raise-alerts": "alerts"}
+
+
+def _stage_name(stage: Any) -> str:
+    return _STAGE_NAMES.get(getattr(stage, "name", None) or stage.__name__, str(stage))
+
+
+def _cycle_record(report: CycleReport, cycle_id: str, started: datetime) -> CycleRecord:
+    return CycleRecord(
+        cycle_id, started, _now(), report.outcome, report.failed_stage, report.error, report.feeds_due,
+        report.feeds_ok, report.feeds_not_modified, len(report.feeds_failed), report.feeds_muted,
+        report.feeds_backing_off, report.new_entries, sum(report.articles.values()), report.relevant,
+        report.incidents_opened, len(report.alerts))
+
+
+def _record_failed_cycle(settings: Settings, record: CycleRecord) -> None:
+    """Best effort, without waiting: the failure may be that the warehouse is held or unusable."""
+    try:
+        with store.open_warehouse(settings.warehouse.path, busy_timeout_seconds=0.0, create=False) as con:
+            store.insert_cycle(con, record)
+    except NewswatchError as exc:
+        _logger().info("cycle not recorded: %s", exc)
+
+
 @flow(name="newswatch-cycle", log_prints=False, validate_parameters=False)
 async def monitor_cycle(settings: Settings) -> CycleReport:
-    """One full monitor cycle. Feed and page failures are recorded, not raised; only a cycle that cannot run
-    (warehouse busy past its timeout, model missing, bad config) raises. Stops between stages when STOP is set
-    (each stage has committed its work, so the next cycle resumes where this one stopped).
+    """One full monitor cycle. Feed and page failures are recorded, not raised; a stage that cannot run (warehouse
+    busy past its timeout, model missing) stops the cycle with CycleFailed. Every cycle that ends or fails is
+    recorded in the `cycles` table (`newswatch status`). Stops between stages when STOP is set (each stage has
+    committed its work, so the next cycle resumes where this one stopped).
 
     An async flow whose stages are sync tasks run one after another: Prefect ends a sync flow by joining its
     heartbeat thread, which sleeps in 1 s steps (about 1 s a cycle, half of an idle cycle's cost); an async flow
     does not wait for it. Call `run_cycle` from sync code."""
     report = CycleReport()
+    cycle_id, started = uuid.uuid4().hex, _now()
     # Prefect walks every task argument looking for futures (500 feeds in the settings: tens of ms a task run):
     # quoted, they are passed through as they are.
     args = (quote(settings), quote(report))
-    # One Prefect API client for all the cycle's sync tasks (the caller's, see api_client); otherwise each task
-    # run builds its own (and a TLS context with it, ~25 ms).
-    # The warehouse held open for the whole cycle: every stage's own connection then reuses the open database
-    # (~0.05 ms) instead of opening the file again (~20 ms: catalog and WAL read). A process waiting for the file
-    # (`newswatch mute`, feedback, `sql --live`) gets it between two units of work of the current stage.
-    with api_client(), resources.hold_warehouse(settings):
-        ingest = alerting = True
-        for stage in (register_channels, poll_feeds, _fetch_and_embed, judge_articles, assign_incidents,
-                      raise_alerts):
-            if STOP.is_set():
-                report.stopped = True
-                return report
-            if stage in (_fetch_and_embed, judge_articles, assign_incidents) and not ingest:
-                continue  # a quiet cycle: nothing to fetch, embed, judge or assign
-            if stage is raise_alerts and not alerting:
-                continue
-            if stage in (register_channels, _fetch_and_embed):  # plain calls: the values, not quoted
-                stage(settings, report)
-            else:
-                stage(*args)
-            if stage is poll_feeds:
-                ingest, alerting = _pending_work(settings, report)
-        if not STOP.is_set() and delivery_channels(settings):
-            delivery = deliver_stage(args[0])  # e-mail and webhook outboxes (the log channel was printed above)
-            report.delivered = bool(delivery.sent or delivery.retrying or delivery.failed or delivery.digests_queued)
-        if _snapshot_due(settings, report):
-            publish_snapshot(*args)
+    stage_name = "register"
+    try:
+        # One Prefect API client for all the cycle's sync tasks (the caller's, see api_client); otherwise each task
+        # run builds its own (and a TLS context with it, ~25 ms).
+        # The warehouse held open for the whole cycle: every stage's own connection then reuses the open database
+        # (~0.05 ms) instead of opening the file again (~20 ms: catalog and WAL read). A process waiting for the
+        # file (`newswatch mute`, feedback, `sql --live`) gets it between two units of work of the current stage.
+        with api_client(), resources.hold_warehouse(settings):
+            ingest = alerting = True
+            for stage in (register_channels, poll_feeds, _fetch_and_embed, judge_articles, assign_incidents,
+                          raise_alerts):
+                if STOP.is_set():
+                    report.stopped = True
+                    return report
+                if stage in (_fetch_and_embed, judge_articles, assign_incidents) and not ingest:
+                    continue  # a quiet cycle: nothing to fetch, embed, judge or assign
+                if stage is raise_alerts and not alerting:
+                    continue
+                stage_name = _stage_name(stage)
+                if stage in (register_channels, _fetch_and_embed):  # plain calls: the values, not quoted
+                    stage(settings, report)
+                else:
+                    stage(*args)
+                if stage is poll_feeds:
+                    ingest, alerting = _pending_work(settings, report)
+            if not STOP.is_set() and delivery_channels(settings):
+                stage_name = "deliver"
+                delivery = deliver_stage(args[0])  # e-mail and webhook outboxes (the log channel was printed above)
+                report.delivered = bool(delivery.sent or delivery.retrying or delivery.failed
+                                        or delivery.digests_queued)
+            stage_name = "record"
+            with _wh(settings) as con:  # recorded before the snapshot, so the snapshot shows this cycle
+                store.insert_cycle(con, _cycle_record(report, cycle_id, started))
+            stage_name = "snapshot"
+            if _snapshot_due(settings, report):
+                publish_snapshot(*args)
+    except NewswatchError as exc:
+        report.failed_stage, report.error = stage_name, " ".join(str(exc).split())
+        _record_failed_cycle(settings, _cycle_record(report, cycle_id, started))
+        raise CycleFailed(report, exc) from exc
+    except Exception as exc:  # a bug: recorded, and raised as it is (its traceback is wanted)
+        report.failed_stage, report.error = stage_name, f"{type(exc).__name__}: {exc}"
+        _record_failed_cycle(settings, _cycle_record(report, cycle_id, started))
+        raise
     return report
 
 

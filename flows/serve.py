@@ -126,14 +126,17 @@ def serve(
                         if on_cycle:
                             on_cycle(stats.cycles, report)
                         next_cycle = now + timedelta(minutes=interval_minutes)
-                    except WarehouseBusy as exc:
-                        stats.busy_retries += 1
-                        log.warning("%s; retrying in %.0f s", exc, busy_retry_seconds)
-                        next_cycle = now + timedelta(seconds=busy_retry_seconds)
-                    except TransientError as exc:
-                        stats.failed_cycles += 1
-                        log.warning("cycle failed (%s); next one as scheduled", exc)
-                        next_cycle = now + timedelta(minutes=interval_minutes)
+                    except cycle.CycleFailed as exc:
+                        if isinstance(exc.cause, WarehouseBusy):
+                            stats.busy_retries += 1
+                            log.warning("%s; retrying in %.0f s", exc, busy_retry_seconds)
+                            next_cycle = now + timedelta(seconds=busy_retry_seconds)
+                        elif isinstance(exc.cause, TransientError):
+                            stats.failed_cycles += 1
+                            log.warning("%s; next one as scheduled", exc)
+                            next_cycle = now + timedelta(minutes=interval_minutes)
+                        else:
+                            raise
                     if max_cycles is not None and stats.cycles >= max_cycles:
                         break
                 wake = min(next_cycle, next_digest)

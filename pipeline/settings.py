@@ -5,15 +5,20 @@ Pure: reads only the files and environment it is given. A misspelt key fails her
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from pipeline.errors import ConfigInvalid
+from pipeline.incidents import ClusterSettings
 from pipeline.proxies import NO_PROXY_VALUE, parse_proxy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -75,11 +80,20 @@ class FetchSettings(_Section):
         6.0, ge=0, description="A feed failing for longer than this since its last success (or never successful) "
         "is shown failing in the daily digest's feed health; 0 shows every failing feed.")
 
-    @model_validator(mode="after")
-    def _usable_ca_file(self) -> FetchSettings:
-        if self.ca_file:
-            _check_ca_file(self.ca_file)
-        return self
+    @field_validator("ca_file")
+    @classmethod
+    def _usable_ca_file(cls, value: str | None) -> str | None:
+        if value:
+            _check_ca_file(value)
+        return value
+
+
+def _check_http_url(url: str) -> str:
+    """An absolute http(s) URL with a host; anything else (ftp:, file:, a bare path, a typo) fails at start."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http:// or https:// URL with a host")
+    return url
 
     @field_validator("proxy")
     @classmethod
@@ -92,6 +106,8 @@ class FetchSettings(_Section):
 class FeedSettings(_Section):
     name: str = Field(description="Short unique slug, used in the warehouse and digests.")
     url: str = Field(description="RSS or Atom URL (http or https).")
+
+    _http_url = field_validator("url")(_check_http_url)
 
 
 class TopicSettings(_Section):
@@ -108,6 +124,43 @@ class TopicSettings(_Section):
         path = Path(self.path)
         return str(path.with_name(path.stem + ".classifier.json"))
 
+    @field_validator("path")
+    @classmethod
+    def _usable_topic(cls, value: str) -> str:
+        _check_topic(value)
+        return value
+
+
+def _check_topic(path: str) -> None:
+    """Fail at start when the topic file is missing or invalid, rather than after the feeds were polled."""
+    try:
+        stat = Path(path).stat()
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from exc
+    try:
+        _read_topic(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+@functools.lru_cache(maxsize=8)
+def _read_topic(path: str, mtime_ns: int, size: int) -> None:
+    """Parse and validate a topic file once per version of it (about 70 ms; tests load settings hundreds of times)."""
+    from pipeline.topics import load_topic
+
+    load_topic(path)
+
+
+def _check_model(model: str) -> str:
+    """A packaged model's name or a local directory: the model is never downloaded, so anything else fails."""
+    from pipeline.embed import E5_SMALL, MINILM
+
+    if model not in (MINILM, E5_SMALL) and not Path(model).is_dir():
+        raise ValueError(f"{model!r} is neither a packaged model ({MINILM}, {E5_SMALL}) nor a local directory")
+    return model
+
 
 class EmbedSettings(_Section):
     model: str = Field(
@@ -119,13 +172,19 @@ class EmbedSettings(_Section):
     batch_size: int = Field(16, ge=1, description="Texts per model call (16: as fast as 32 on CPU, less peak memory).")
     lead_words: int = Field(120, ge=8, description="Words of article text after the title given to the model (the lead).")
 
+    _known_model = field_validator("model")(_check_model)
+
 
 class ExtractSettings(_Section):
     min_words: int = Field(60, ge=0, description="Extracted text shorter than this is skipped as 'too_short'.")
 
 
-class ClusterSection(_Section):
-    model_config = ConfigDict(extra="allow", frozen=True)  # knobs are validated against the engine's own settings
+def _check_cluster(engine: ClusterSettings) -> ClusterSettings:
+    """[cluster] is the engine's own typed settings (pipeline.incidents.ClusterSettings: unknown keys, wrong types
+    and out-of-range values fail here); its dense_model is 'e5', 'minilm' or a model as in embed.model."""
+    if engine.dense_model not in ("e5", "minilm"):
+        _check_model(engine.dense_model)
+    return engine
 
 
 def _check_ca_file(path: str) -> None:
@@ -161,11 +220,16 @@ class AlertChannel(_Section):
     )
     digest: bool = Field(False, description="Also send the daily digest on this channel (email, webhook or apprise).")
 
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else _check_http_url(value)
+
     @model_validator(mode="after")
     def _needs_a_destination(self) -> AlertChannel:
         if self.type == "email" and not self.to:
             raise ValueError(f"channel {self.name!r}: type 'email' needs `to` (recipients)")
-        if self.type == "webhook" and not (self.url and self.url.startswith(("http://", "https://"))):
+        if self.type == "webhook" and not self.url:
             raise ValueError(f"channel {self.name!r}: type 'webhook' needs an http(s) `url`")
         if self.type == "apprise" and bool(self.url) == bool(self.url_env):
             raise ValueError(f"channel {self.name!r}: type 'apprise' needs `url` or `url_env` (one of them)")
@@ -197,12 +261,29 @@ class AlertSettings(_Section):
 
 class DigestSettings(_Section):
     out_dir: str = Field("out", description="Where `newswatch run`/`demo` write digest files.")
-    send_time: str = Field("07:00", pattern=r"^\d{2}:\d{2}$", description="Local time the daily digest is sent (HH:MM).")
+    send_time: str = Field("07:00", description="Local time the daily digest is sent (HH:MM, 24-hour clock).")
     timezone: str = Field("UTC", description="IANA time zone of the digest day and send time.")
     top_articles: int = Field(10, ge=0, description="Articles listed per incident card and under 'other articles' "
                               "(the rest are counted).")
     silent_after_days: int = Field(3, ge=1, description="Feed health shows a feed as silent once its newest item "
                                    "is this many days old.")
+
+    @field_validator("send_time")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        match = re.fullmatch(r"(\d{2}):(\d{2})", value)
+        if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+            raise ValueError(f"{value!r} is not a time of day HH:MM (00:00 to 23:59)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. 'Europe/Warsaw', 'UTC')") from exc
+        return value
 
 
 class SmtpSettings(_Section):
@@ -229,11 +310,15 @@ class Settings(_Section):
     topic: TopicSettings = Field(default_factory=TopicSettings)  # type: ignore[arg-type]
     embed: EmbedSettings = Field(default_factory=EmbedSettings)  # type: ignore[arg-type]
     extract: ExtractSettings = Field(default_factory=ExtractSettings)  # type: ignore[arg-type]
-    cluster: ClusterSection = Field(default_factory=ClusterSection)
+    cluster: ClusterSettings = Field(
+        default_factory=ClusterSettings,
+        description="The incident engine's knobs (pipeline.incidents.ClusterSettings); shipped defaults when absent.")
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     digest: DigestSettings = Field(default_factory=DigestSettings)  # type: ignore[arg-type]
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)  # type: ignore[arg-type]
     webhook: WebhookSettings = Field(default_factory=WebhookSettings)  # type: ignore[arg-type]
+
+    _engine = field_validator("cluster")(_check_cluster)
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -249,31 +334,88 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def read_toml(path: Path, _seen: frozenset[Path] = frozenset()) -> dict[str, Any]:
+def read_toml(path: Path) -> dict[str, Any]:
     """Read a TOML file and the files it `include`s (relative to it), merged in order, the file itself last."""
+    return _read_toml(path, frozenset(), None)[0]
+
+
+def _read_toml(path: Path, seen: frozenset[Path], included_by: tuple[Path, int] | None
+               ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(data, sources): `sources` mirrors `data` with each value replaced by the name of the file that set it."""
     path = path.resolve()
-    if path in _seen:
-        raise ConfigInvalid(str(path), "include", "includes itself")
+    # A problem with an included file is reported where it is named: the including file's `include` key.
+    where, key = (str(included_by[0]), f"include[{included_by[1]}] ({path})") if included_by else (str(path), "(file)")
+    if path in seen:
+        raise ConfigInvalid(where, key, "includes itself")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigInvalid(str(path), "(file)", "no such file") from exc
+        raise ConfigInvalid(where, key, "no such file") from exc
+    except IsADirectoryError as exc:
+        raise ConfigInvalid(where, key, "is a directory, not a TOML file") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigInvalid(where, key, f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                                        f"{exc.start})") from exc
+    except OSError as exc:
+        raise ConfigInvalid(where, key, exc.strerror or str(exc)) from exc
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigInvalid(str(path), "(syntax)", str(exc)) from exc
-    for section, key in SECRET_KEYS:
-        if isinstance(data.get(section), Mapping) and key in data[section]:
+    for section, secret in SECRET_KEYS:
+        if isinstance(data.get(section), Mapping) and secret in data[section]:
             raise ConfigInvalid(
-                str(path), f"{section}.{key}",
-                f"secrets are read only from the environment (NEWSWATCH_{section.upper()}__{key.upper()})",
+                str(path), f"{section}.{secret}",
+                f"secrets are read only from the environment (NEWSWATCH_{section.upper()}__{secret.upper()})",
             )
     merged: dict[str, Any] = {}
+    sources: dict[str, Any] = {}
     includes = data.get("include", [])
-    if not isinstance(includes, list):
+    if not isinstance(includes, list) or not all(isinstance(n, str) for n in includes):
         raise ConfigInvalid(str(path), "include", "must be a list of file names")
-    for name in includes:
-        merged = deep_merge(merged, read_toml(path.parent / str(name), _seen | {path}))
+    for n, name in enumerate(includes):
+        inc_data, inc_sources = _read_toml(path.parent / name, seen | {path}, (path, n))
+        merged = deep_merge(merged, inc_data)
+        sources = deep_merge(sources, inc_sources)
     rest = {k: v for k, v in data.items() if k != "include"}
-    return deep_merge(merged, rest)
+    return deep_merge(merged, rest), deep_merge(sources, _sources_of(rest, str(path)))
+
+
+def _sources_of(data: Any, source: str) -> Any:
+    """`data` with every value replaced by `source` (tables and arrays keep their shape, so deep_merge merges the
+    sources exactly as it merges the values)."""
+    if isinstance(data, Mapping):
+        return {k: _sources_of(v, source) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_sources_of(v, source) for v in data]
+    return source
+
+
+def _source_at(sources: Any, loc: tuple[Any, ...], default: str) -> str:
+    """Where the value at `loc` was set: the deepest source along it (the files or variables of a whole table
+    when the error is about the table)."""
+    node = sources
+    for part in loc:
+        if isinstance(node, Mapping) and str(part) in node:
+            node = node[str(part)]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            break
+    found: list[str] = []
+
+    def leaves(n: Any) -> None:
+        if isinstance(n, Mapping):
+            for v in n.values():
+                leaves(v)
+        elif isinstance(n, list):
+            for v in n:
+                leaves(v)
+        elif n not in found:
+            found.append(n)
+
+    leaves(node)
+    return " + ".join(found) or default
 
 
 def _env_value(raw: str) -> Any:
@@ -283,9 +425,15 @@ def _env_value(raw: str) -> Any:
         return raw
 
 
-def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
+def _env_sources(environ: Mapping[str, str]) -> dict[str, Any]:
+    """read_env's shape with each value replaced by the name of the variable that set it."""
+    return read_env({name: "environment variable " + name for name in environ if name.startswith(ENV_PREFIX)},
+                    literal=True)
+
+
+def read_env(environ: Mapping[str, str], *, literal: bool = False) -> dict[str, Any]:
     """NEWSWATCH_SECTION__KEY=value -> {"section": {"key": value}}; values are TOML literals or plain strings,
-    secrets (SECRET_KEYS) always the string as given."""
+    secrets (SECRET_KEYS) always the string as given (`literal`: every value as given)."""
     out: dict[str, Any] = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name == "NEWSWATCH_CONFIG":
@@ -297,12 +445,19 @@ def read_env(environ: Mapping[str, str]) -> dict[str, Any]:
             if not isinstance(node, dict):  # NEWSWATCH_FETCH=x together with NEWSWATCH_FETCH__KEY=y
                 raise ConfigInvalid("environment variable " + name, ".".join(parts), "conflicts with another variable")
         # a secret is taken exactly as given: a password "12345678", "true" or "\"quoted\"" is that string
-        node[parts[-1]] = raw if tuple(parts) in SECRET_KEYS else _env_value(raw)
+        node[parts[-1]] = raw if literal or tuple(parts) in SECRET_KEYS else _env_value(raw)
     return out
 
 
 def _key_of(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc)
+
+
+def _problem(err: Any) -> str:
+    if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+        return "unknown key"
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
 
 
 def load_settings(
@@ -312,34 +467,33 @@ def load_settings(
 ) -> Settings:
     """Build Settings from TOML files (merged in order), the environment, then explicit overrides.
 
-    Raises ConfigInvalid naming the key (and where it came from) for unknown keys and bad values.
+    Every value is checked here, before any work: unknown keys, types, ranges, time zone and send time, feed and
+    channel URLs, the topic file, the models, [cluster], fetch.ca_file. Raises ConfigInvalid naming the key and
+    the file or environment variable that set it.
     """
     environ = os.environ if environ is None else environ
     data: dict[str, Any] = {}
-    sources = []
+    sources: dict[str, Any] = {}
     for path in paths or []:
-        data = deep_merge(data, read_toml(path))
-        sources.append(str(path))
-    env_data = read_env(environ)
-    data = deep_merge(data, env_data)
+        file_data, file_sources = _read_toml(path, frozenset(), None)
+        data = deep_merge(data, file_data)
+        sources = deep_merge(sources, file_sources)
+    data = deep_merge(data, read_env(environ))
+    sources = deep_merge(sources, _env_sources(environ))
     data = deep_merge(data, dict(overrides or {}))
+    sources = deep_merge(sources, _sources_of(dict(overrides or {}), "explicit settings"))
     data.pop("include", None)
+    default_origin = " + ".join(str(p) for p in paths or []) or "defaults"
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        key = _key_of(tuple(err["loc"]))
-        problem = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        origin = " + ".join(sources) if sources else "defaults"
-        node: Any = env_data
-        for part in err["loc"]:
-            node = node.get(str(part)) if isinstance(node, dict) else None
-        if node is not None:
-            origin = "environment variable " + ENV_PREFIX + "__".join(str(p).upper() for p in err["loc"])
+        loc = tuple(err["loc"])
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise ConfigInvalid(origin, key, problem + more) from exc
+        raise ConfigInvalid(_source_at(sources, loc, default_origin), _key_of(loc), _problem(err) + more) from exc
     names = [f.name for f in settings.feeds]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ConfigInvalid(" + ".join(sources) or "defaults", "feeds.name", f"duplicate feed name(s): {', '.join(dupes)}")
+        raise ConfigInvalid(_source_at(sources, ("feeds",), default_origin), "feeds.name",
+                            f"duplicate feed name(s): {', '.join(dupes)}")
     return settings

@@ -5,6 +5,7 @@ Every write is idempotent (keyed on natural identity, ON CONFLICT). duckdb error
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -24,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from pipeline.errors import DiskFull, WarehouseBusy, WarehouseError
+from pipeline.health import CycleRecord, FeedHealth
 from pipeline.models import (
     Alert,
     AssignmentRecord,
@@ -80,21 +82,31 @@ def _connect_once(path: str, read_only: bool, memory_limit_mb: int | None, threa
     return con
 
 
+def _one_line(exc: BaseException) -> str:
+    """A DuckDB message on one line (its parser errors add the statement and a caret on lines of their own)."""
+    lines = [line.strip() for line in str(exc).splitlines()]
+    return " ".join(line for line in lines if line and set(line) != {"^"})
+
+
 def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: float = 60.0,
-            memory_limit_mb: int | None = None, threads: int | None = None, sandboxed: bool = False
-            ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse (creating it and applying migrations when writable), waiting up to
-    `busy_timeout_seconds` while another process holds it. `memory_limit_mb` caps DuckDB's memory (its page
+            memory_limit_mb: int | None = None, threads: int | None = None, sandboxed: bool = False,
+            create: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse (creating it, unless `create` is False, and applying migrations when writable), waiting
+    up to `busy_timeout_seconds` while another process holds it. `memory_limit_mb` caps DuckDB's memory (its page
     cache) and `threads` its worker threads, for the whole open database; None keeps DuckDB's default.
     `sandboxed` (analysts' SQL; implies read_only): read-only access, external access disabled, configuration
     locked. While it waits it says so (`openers_waiting`), and a running cycle hands the file over at its next unit
-    of work. Raises WarehouseBusy, WarehouseError."""
+    of work. Raises WarehouseBusy, WarehouseError (also when the file is missing and must not be created)."""
     path = str(path)
     read_only = read_only or sandboxed
-    if not read_only:
+    if Path(path).is_dir():
+        raise WarehouseError(f"warehouse {path} is a directory, not a DuckDB file (see warehouse.path)")
+    if read_only or not create:
+        if not Path(path).exists():
+            raise WarehouseError(f"no warehouse at {path} (check warehouse.path; `newswatch run` or "
+                                 "`newswatch demo` creates it)")
+    else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    elif not Path(path).exists():
-        raise WarehouseError(f"no warehouse at {path} (run `newswatch run` or `newswatch demo` first)")
     deadline = time.monotonic() + busy_timeout_seconds
     delay = 0.05
     knock: int | None = None  # while waiting: a shared lock on <path>.wait (see openers_waiting)
@@ -106,7 +118,7 @@ def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: 
                 break
             except duckdb.IOException as exc:
                 if not any(m in str(exc) for m in _LOCK_MARKERS):
-                    raise WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+                    raise WarehouseError(f"cannot open warehouse {path}: {_one_line(exc)}") from exc
                 if time.monotonic() >= deadline:
                     raise WarehouseBusy(path, str(exc).splitlines()[0]) from exc
                 if not knocked:
@@ -114,7 +126,8 @@ def connect(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: 
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)  # the holder hands the file over between units of work: be there
             except duckdb.Error as exc:
-                raise disk_full(exc, path) or WarehouseError(f"cannot open warehouse {path}: {exc}") from exc
+                raise disk_full(exc, path) or WarehouseError(
+                    f"cannot open warehouse {path}: {_one_line(exc)}") from exc
     finally:
         if knock is not None:
             os.close(knock)  # releases the lock
@@ -165,11 +178,12 @@ def openers_waiting(path: str | Path) -> bool:
 
 @contextmanager
 def open_warehouse(path: str | Path, *, read_only: bool = False, busy_timeout_seconds: float = 60.0,
-                   memory_limit_mb: int | None = None, threads: int | None = None, sandboxed: bool = False
+                   memory_limit_mb: int | None = None, threads: int | None = None, sandboxed: bool = False,
+                   create: bool = True
                    ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection for one unit of work, closed (file released) afterwards (arguments: see `connect`)."""
     con = connect(path, read_only=read_only, busy_timeout_seconds=busy_timeout_seconds,
-                  memory_limit_mb=memory_limit_mb, threads=threads, sandboxed=sandboxed)
+                  memory_limit_mb=memory_limit_mb, threads=threads, sandboxed=sandboxed, create=create)
     try:
         yield con
     except duckdb.Error as exc:  # a full disk, wherever the unit of work wrote: one error naming the file
@@ -604,10 +618,12 @@ def mark_alert(con: duckdb.DuckDBPyConnection, alert_id_: str, *, status: str, a
 
 def query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
           ) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Run an analyst's query; returns (column names, rows). Raises WarehouseError (one line) on bad SQL, and on
-    anything a sandboxed connection refuses."""
+    """Run an analyst's query; returns (column names, rows). Raises WarehouseError (one line) on bad or empty SQL,
+    and on anything a sandboxed connection refuses."""
     try:
         cur = con.execute(sql, list(params or []))
+        if cur is None:  # DuckDB returns no cursor for "", ";" or only comments
+            raise WarehouseError("query failed: the query holds no statement")
         columns = [d[0] for d in (cur.description or [])]
         return columns, cur.fetchall() if cur.description else []
     except duckdb.Error as exc:
@@ -1142,3 +1158,63 @@ def read_feed_health(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[Any, ...
                        "h.last_polled_at, h.items_total FROM v_feed_health h JOIN feeds f ON f.name = h.feed"
                        ).fetchall()
     return {r[0]: tuple(r[1:]) for r in rows}
+
+
+# ---------------------------------------------------------------- cycles and health (`newswatch status`)
+
+_CYCLE_COLS = [f.name for f in dataclasses.fields(CycleRecord)]
+
+
+def insert_cycle(con: duckdb.DuckDBPyConnection, record: CycleRecord) -> None:
+    """Record one monitor cycle (keyed on its id: a cycle recorded again, failing after it was recorded, keeps
+    the later record)."""
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _CYCLE_COLS if c != "cycle_id")
+    con.execute(f"INSERT INTO cycles ({', '.join(_CYCLE_COLS)}) VALUES ({', '.join('?' * len(_CYCLE_COLS))}) "
+                f"ON CONFLICT (cycle_id) DO UPDATE SET {updates}",
+                [_utc(v) if isinstance(v, datetime) else v for v in dataclasses.astuple(record)])
+
+
+def read_last_cycle(con: duckdb.DuckDBPyConnection) -> CycleRecord | None:
+    """The newest cycle; None when none is recorded (or a read-only file predates the `cycles` table)."""
+    try:
+        row = con.execute(f"SELECT {', '.join(_CYCLE_COLS)} FROM cycles ORDER BY started_at DESC LIMIT 1").fetchone()
+    except duckdb.CatalogException:
+        return None
+    if row is None:
+        return None
+    return CycleRecord(*[_utc(v) if isinstance(v, datetime) else v for v in row])
+
+
+def read_health_of_feeds(con: duckdb.DuckDBPyConnection) -> list[FeedHealth]:
+    """Every feed the warehouse knows, by name."""
+    rows = con.execute("SELECT name, muted, consecutive_failures, last_status, last_error, last_success_at, "
+                       "next_poll_at FROM feeds ORDER BY name").fetchall()
+    return [FeedHealth(r[0], bool(r[1]), int(r[2] or 0), r[3], r[4], _utc(r[5]), _utc(r[6])) for r in rows]
+
+
+@dataclass(frozen=True)
+class OutboxBacklog:
+    pending_alerts: int
+    oldest_pending_alert_at: datetime | None
+    failed_alerts: int
+    pending_digests: int
+
+
+def read_outbox_backlog(con: duckdb.DuckDBPyConnection) -> OutboxBacklog:
+    """Alerts and digests waiting for delivery, the oldest pending alert, alerts given up on."""
+    a = con.execute("SELECT count(*) FILTER (WHERE status = 'pending'), min(created_at) FILTER (WHERE status = "
+                    "'pending'), count(*) FILTER (WHERE status = 'failed') FROM alerts").fetchone()
+    d = con.execute("SELECT count(*) FROM digests WHERE status = 'pending'").fetchone()
+    assert a is not None and d is not None
+    return OutboxBacklog(int(a[0]), _utc(a[1]), int(a[2]), int(d[0]))
+
+
+def count_backlog(con: duckdb.DuckDBPyConnection, model: str) -> tuple[int, int]:
+    """(articles waiting for a `model` vector, embedded articles waiting for a judgement): progress totals."""
+    row = con.execute(
+        "SELECT (SELECT count(*) FROM articles a ANTI JOIN (SELECT article_id FROM embeddings WHERE model = ?) e "
+        "        ON e.article_id = a.article_id WHERE a.retry_at IS NULL), "
+        "       (SELECT count(*) FROM embeddings e ANTI JOIN judgements j ON j.article_id = e.article_id "
+        "        WHERE e.model = ?)", [model, model]).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
