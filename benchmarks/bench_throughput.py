@@ -363,10 +363,11 @@ def run_cycle(settings: Any, use_prefect: bool, timers: Timers, all_relevant: bo
     with instrument(timers, all_relevant):
         t0 = time.perf_counter()
         if use_prefect:
-            state = asyncio.run(cycle.monitor_cycle(settings, return_state=True))
+            with tasks_run() as ran:
+                state = asyncio.run(cycle.monitor_cycle(settings, return_state=True))
             wall = time.perf_counter() - t0
             report = state.result()
-            stages = task_run_seconds(state.state_details.flow_run_id)
+            stages = task_run_seconds(state.state_details.flow_run_id, ran)
         else:  # the same stages, called as plain functions (no Prefect server), each timed here
             report = cycle.CycleReport()
 
@@ -392,12 +393,58 @@ def run_cycle(settings: Any, use_prefect: bool, timers: Timers, all_relevant: bo
             "timer_calls": dict(timers.calls)}
 
 
-def task_run_seconds(flow_run_id: Any) -> dict[str, float]:
+@contextlib.contextmanager
+def tasks_run() -> Iterator[list[str]]:
+    """Collects the names of the cycle's tasks as they run in this process (their `fn` wrapped, restored after):
+    what task_run_seconds must find recorded by the Prefect server."""
+    from prefect import Task
+
+    from flows import cycle
+
+    ran: list[str] = []
+    saved = []
+    for task in {t for t in vars(cycle).values() if isinstance(t, Task)}:
+        def counted(*args: Any, _fn: Any = task.fn, _name: str = task.name, **kwargs: Any) -> Any:
+            ran.append(_name)
+            return _fn(*args, **kwargs)
+
+        counted.__wrapped__ = task.fn  # type: ignore[attr-defined]  (Prefect binds parameters by the signature)
+        saved.append((task, task.fn))
+        task.fn = counted
+    try:
+        yield ran
+    finally:
+        for task, fn in saved:
+            task.fn = fn
+
+
+def task_run_seconds(flow_run_id: Any, expected: Sequence[str], timeout_seconds: float = 120.0) -> dict[str, float]:
+    """Seconds per stage from the task runs' start and end times on the Prefect server. Prefect 3 records task
+    runs from events, asynchronously: right after the flow returns, the last stages (assign, alerts) may not be
+    recorded yet, most often on a loaded machine (the smoke test lost its `assign` stage that way while the whole
+    suite ran). So wait until every task run `expected` (the names of the tasks that ran) is recorded with an end
+    time."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+    want: dict[str, int] = defaultdict(int)
+    for name in expected:
+        want[name] += 1
+    deadline = time.monotonic() + timeout_seconds
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        while True:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            finished: dict[str, int] = defaultdict(int)
+            for tr in runs:
+                if tr.start_time and tr.end_time:
+                    finished[tr.name.rsplit("-", 1)[0]] += 1
+            if all(finished[name] >= n for name, n in want.items()):
+                break
+            if time.monotonic() > deadline:
+                missing = sorted(name for name, n in want.items() if finished[name] < n)
+                raise RuntimeError(f"task runs not recorded by the Prefect server after {timeout_seconds:.0f} s: "
+                                   f"{', '.join(missing)}")
+            time.sleep(0.2)
     out: dict[str, float] = defaultdict(float)
     for tr in runs:
         base = tr.name.rsplit("-", 1)[0]

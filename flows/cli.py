@@ -165,6 +165,7 @@ def main(verbose: int) -> None:
     global _VERBOSITY
     _VERBOSITY = verbose
     _setup_logging(verbose)
+    _quiet_prefect()  # before any command imports prefect: it reads these once
 
 
 def _print_alerts(alerts: Sequence[Any]) -> None:

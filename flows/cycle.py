@@ -686,7 +686,8 @@ class CycleFailed(NewswatchError):
     def __init__(self, report: CycleReport, cause: BaseException) -> None:
         self.report = report
         self.cause = cause
-        super().__init__(f"the cycle stopped in its {report.failed_stage} stage: {cause}")
+        where = "could not start" if report.failed_stage == "register" else f"stopped in its {report.failed_stage} stage"
+        super().__init__(f"the cycle {where}: {cause}")
 
 
 _STAGE_NAMES = {"register_channels": "register", "poll-feeds": "poll", "_fetch_and_embed": "fetch",
