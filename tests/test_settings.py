@@ -104,3 +104,42 @@ def test_a_ca_file_that_is_not_a_certificate_bundle_fails_at_start_naming_it(tmp
     for bad in (tmp_path / "missing.pem", write(tmp_path, "not a certificate\n")):
         with pytest.raises(ConfigInvalid, match=r"fetch.*ca_file.*not a readable PEM file"):
             load_settings([], environ={"NEWSWATCH_FETCH__CA_FILE": str(bad)})
+
+
+def test_time_zone_send_time_urls_model_and_cluster_are_checked_when_settings_load(tmp_path: Path) -> None:
+    for extra, key in (('[digest]\ntimezone = "Europe/Warsow"\n', "digest.timezone"),
+                       ('[digest]\nsend_time = "25:99"\n', "digest.send_time"),
+                       ('[embed]\nmodel = "no-such-model"\n', "embed.model"),
+                       ("[cluster]\nthresold = 0.5\n", "cluster.thresold: unknown key"),
+                       ('[cluster]\nthreshold = "high"\n', "cluster.threshold"),
+                       ("[cluster]\ntop_k = 0\n", "cluster: top_k must be at least 1"),
+                       ('[topic]\npath = "missing-topic.toml"\n', "topic.path"),
+                       ('[[feeds]]\nname = "f"\nurl = "file:///etc/passwd"\n', "feeds.1.url")):
+        path = write(tmp_path, CONTRACT + extra)
+        with pytest.raises(ConfigInvalid, match=re.escape(key)) as info:
+            load_settings([path], environ={})
+        assert info.value.source == str(path.resolve())
+    engine = load_settings([write(tmp_path, CONTRACT + "[cluster]\nthreshold = 0.5\n")], environ={}).cluster
+    assert engine.threshold == 0.5 and engine.top_k == 1  # typed: the engine's own settings, defaults kept
+
+
+def test_an_error_names_the_file_that_set_the_key_not_an_unrelated_variable(tmp_path: Path) -> None:
+    bad_ca = write(tmp_path, "not a certificate\n", "ca.pem")
+    local = write(tmp_path, f'[fetch]\nca_file = "{bad_ca}"\n', "local.toml")
+    with pytest.raises(ConfigInvalid, match=r"fetch\.ca_file: ca_file .* not a readable PEM file") as info:
+        load_settings([write(tmp_path, CONTRACT), local], environ={"NEWSWATCH_FETCH__TIMEOUT_SECONDS": "5"})
+    assert info.value.source == str(local.resolve())
+    included = write(tmp_path, '[digest]\ntimezone = "Mars/Olympus"\n', "tz.toml")
+    with pytest.raises(ConfigInvalid, match="digest.timezone") as info:
+        load_settings([write(tmp_path, 'include = ["tz.toml"]\n' + CONTRACT, "main.toml")], environ={})
+    assert info.value.source == str(included.resolve())
+
+
+def test_an_include_that_is_a_directory_or_not_utf8_fails_naming_the_including_file(tmp_path: Path) -> None:
+    (tmp_path / "dir.toml").mkdir()
+    (tmp_path / "latin1.toml").write_bytes("# caf\xe9\n".encode("latin-1"))
+    for name, problem in (("dir.toml", "is a directory"), ("latin1.toml", "not UTF-8"), ("gone.toml", "no such file")):
+        main = write(tmp_path, f'include = ["{name}"]\n' + CONTRACT, "main.toml")
+        with pytest.raises(ConfigInvalid, match=rf"include\[0\] \(.*{re.escape(name)}\): {problem}") as info:
+            load_settings([main], environ={})
+        assert info.value.source == str(main.resolve())
