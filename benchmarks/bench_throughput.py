@@ -367,7 +367,9 @@ def run_cycle(settings: Any, use_prefect: bool, timers: Timers, all_relevant: bo
                 state = asyncio.run(cycle.monitor_cycle(settings, return_state=True))
             wall = time.perf_counter() - t0
             report = state.result()
+            t1 = time.perf_counter()
             stages = task_run_seconds(state.state_details.flow_run_id, ran)
+            timers.add("wait_task_runs_recorded", time.perf_counter() - t1)
         else:  # the same stages, called as plain functions (no Prefect server), each timed here
             report = cycle.CycleReport()
 

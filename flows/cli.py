@@ -80,7 +80,8 @@ def _setup_logging(verbosity: int) -> None:
 
 
 def _filter_printed_lines() -> None:
-    """After prefect configured logging: its console handler skips what the CLI prints itself."""
+    """After prefect configured logging: its console handler skips what the CLI prints itself (below -vv, which
+    shows every line Prefect logs, the log channel's "ALERT ..." lines among them)."""
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, _NotPrinted) for f in handler.filters):
             handler.addFilter(_NotPrinted())
@@ -197,7 +198,8 @@ def run_cycle(settings: Settings) -> Any:
     from flows.cycle import CycleFailed
     from flows.cycle import run_cycle as run_monitor_cycle
 
-    _filter_printed_lines()
+    if _VERBOSITY < 2:
+        _filter_printed_lines()
     try:
         report = run_monitor_cycle(settings)
     except CycleFailed as exc:
@@ -658,7 +660,8 @@ def serve_command(config: tuple[str, ...], interval_minutes: float, max_cycles: 
     _quiet_prefect()
     from flows.serve import serve
 
-    _filter_printed_lines()
+    if _VERBOSITY < 2:
+        _filter_printed_lines()
     feed_count = _require_feeds(settings)
 
     def on_cycle(n: int, report: Any) -> None:

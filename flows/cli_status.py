@@ -14,7 +14,7 @@ import click
 
 from flows.cli import CommandFailed, config_option, handle_errors, main, settings_from
 from pipeline.errors import WarehouseBusy
-from pipeline.health import DOWN, EXIT_CODES, service_status
+from pipeline.health import DOWN, EXIT_CODES, age_text, service_status
 
 # How long status waits for the live warehouse before answering from the snapshot (a cycle holds the file).
 LIVE_WAIT_SECONDS = 2.0
@@ -86,15 +86,7 @@ def read_status(config: tuple[str, ...], max_age_minutes: float | None) -> dict[
 
 
 def _ago(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    if seconds < 120:
-        return f"{seconds:.0f} s ago"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min ago"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h ago"
-    return f"{seconds / 86400:.1f} days ago"
+    return "never" if seconds is None else f"{age_text(seconds)} ago"
 
 
 def _size(n: int) -> str:

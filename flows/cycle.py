@@ -690,7 +690,7 @@ class CycleFailed(NewswatchError):
         super().__init__(f"the cycle {where}: {cause}")
 
 
-_STAGE_NAMES = {"register_channels": "register", "poll-feeds": "poll", "_fetch_and_embed": "fetch",
+_STAGE_NAMES = {"register_channels": "register", "poll-feeds": "poll", "_fetch_and_embed": "fetch+embed",
                 "judge-articles": "judge", "assign-incidents": "assign", "raise-alerts": "alerts"}
 
 

@@ -108,7 +108,12 @@ def service_status(*, now: datetime, last_cycle: CycleRecord | None, feeds: Sequ
 
 
 def _ago(delta: timedelta) -> str:
-    seconds = max(int(delta.total_seconds()), 0)
+    return age_text(delta.total_seconds())
+
+
+def age_text(seconds: float) -> str:
+    """A duration for people: "45 s", "12 min", "3.5 h", "2.0 days"."""
+    seconds = max(int(seconds), 0)
     if seconds < 120:
         return f"{seconds} s"
     if seconds < 7200:

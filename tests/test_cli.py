@@ -27,7 +27,7 @@ def test_a_config_typo_is_one_clean_line_and_a_non_zero_exit(tmp_path) -> None: 
     bad = tmp_path / "bad.toml"
     bad.write_text("[fetch]\nallow_private_adresses = true\n")
     result = CliRunner().invoke(main, ["run", "--config", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # `run`: down, the cycle could not start
     assert "fetch.allow_private_adresses: unknown key" in result.output
     assert "Traceback" not in result.output
 

@@ -56,7 +56,8 @@ def chain(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> Iterator
 
         def run(point: str | None) -> subprocess.CompletedProcess[str]:
             args = [sys.executable, "-m", "tests.crash_hook", point or "none"]
-            return subprocess.run([*args, "run", "--config", str(config)], cwd=PROJECT_ROOT, env=env,
+            # -vv: Prefect's log lines reach the terminal, among them the log channel's "ALERT ..." (counted below)
+            return subprocess.run([*args, "-vv", "run", "--config", str(config)], cwd=PROJECT_ROOT, env=env,
                                   capture_output=True, text=True, timeout=300)
 
         runs = [(point, run(point)) for point, _ in KILL_POINTS]
