@@ -37,9 +37,10 @@ def _quiet_prefect() -> None:
     model's "Loading weights") are off; an operator's own setting of any of these wins, except over -v."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # -v / -vv on the command line are more specific than the environment: they win over it
-    put = os.environ.__setitem__ if _VERBOSITY else os.environ.setdefault
-    put("PREFECT_LOGGING_LEVEL", "INFO" if _VERBOSITY >= 2 else "WARNING")
-    put("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", {0: "CRITICAL", 1: "WARNING"}.get(_VERBOSITY, "INFO"))
+    (os.environ.__setitem__ if _VERBOSITY >= 2 else os.environ.setdefault)(
+        "PREFECT_LOGGING_LEVEL", "INFO" if _VERBOSITY >= 2 else "WARNING")
+    (os.environ.__setitem__ if _VERBOSITY else os.environ.setdefault)(
+        "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", {0: "CRITICAL", 1: "WARNING"}.get(_VERBOSITY, "INFO"))
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "false")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
