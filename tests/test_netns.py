@@ -47,7 +47,9 @@ def test_a_cycle_records_every_non_global_feed_as_refused(tmp_path: Path) -> Non
         f'timeout_seconds = 5\n'
         + "".join(f'[[feeds]]\nname = "{n}"\nurl = "{u}"\n' for n, u in FEEDS.items()), encoding="utf-8")
     result = run_in_empty_namespace([sys.executable, "-m", "flows", "run", "-c", str(config)], tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    # every feed refused: no feed could be polled, so `run` says "down" (exit 2, docs/operations.md)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Error: no feed could be polled (5 failed" in result.stderr, result.stderr[-3000:]
     with store.open_warehouse(tmp_path / "nw.duckdb", read_only=True) as con:
         _, rows = store.query(con, "SELECT feed, last_status, last_error FROM v_feed_health")
     health = {feed: (status, error) for feed, status, error in rows}
