@@ -99,6 +99,7 @@ def _matrix(tmp: Path, corpus_url: str, held: Path) -> list[Case]:
         ["incident", "add", "--title", "t", "--date", "2025-01-01"], ["serve", "--max-cycles", "1"],
         ["demo"], ["eval", str(PROJECT_ROOT / "tests" / "data" / "corpus" / "dev")],
         ["cluster-file", str(gold), "-o", str(tmp / "clusters.jsonl")],
+        ["export", "v_incidents", "-o", str(tmp / "incidents.parquet")],
     ]
     cases = [Case(f"bad time zone: {' '.join(c[:2])}", [*c, "-c", bad_tz], ["digest.timezone", "Europe/Warsow"])
              for c in every_command]
@@ -159,6 +160,8 @@ def _matrix(tmp: Path, corpus_url: str, held: Path) -> list[Case]:
         Case("a digest date that is no date", ["digest", "--date", "2025-13-45", "-c", str(good)], ["--date"]),
         Case("a digest written where it cannot be", ["digest", "--date", "2025-01-01", "--out",
                                                      "/proc/newswatch/d.html", "-c", str(good)], ["/proc/newswatch"]),
+        Case("export of a view that does not exist", ["export", "v_nope", "-o", str(tmp / "x.csv"), "--format",
+                                                      "csv", "--live", "-c", str(good)], ["v_nope"]),
         Case("eval of a missing corpus", ["eval", str(tmp / "missing")], ["missing"]),
         Case("cluster-file on records that are not JSON lines", ["cluster-file", str(jsonl), "-o",
                                                                  str(tmp / "o.jsonl")], ["records.jsonl"]),
