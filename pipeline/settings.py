@@ -87,6 +87,13 @@ class FetchSettings(_Section):
             _check_ca_file(value)
         return value
 
+    @field_validator("proxy")
+    @classmethod
+    def _usable_proxy(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() != NO_PROXY_VALUE:
+            parse_proxy(value, "fetch.proxy")  # ValueError: reported by pydantic as fetch.proxy's problem
+        return value
+
 
 def _check_http_url(url: str) -> str:
     """An absolute http(s) URL with a host; anything else (ftp:, file:, a bare path, a typo) fails at start."""
@@ -94,13 +101,6 @@ def _check_http_url(url: str) -> str:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{url!r} is not an http:// or https:// URL with a host")
     return url
-
-    @field_validator("proxy")
-    @classmethod
-    def _usable_proxy(cls, value: str | None) -> str | None:
-        if value is not None and value.strip().lower() != NO_PROXY_VALUE:
-            parse_proxy(value, "fetch.proxy")  # ValueError: reported by pydantic as fetch.proxy's problem
-        return value
 
 
 class FeedSettings(_Section):

@@ -11,6 +11,9 @@ from pipeline.settings import PROJECT_ROOT
 VETTED = {
     "_ARTICLE_COLS": "a constant column list",
     "_DAY_INCIDENTS": "a constant subquery (the digest day's incidents; its bounds are bound parameters)",
+    "', '.join(_CYCLE_COLS)": "the cycles table's columns: the field names of the CycleRecord dataclass",
+    "', '.join('?' * len(_CYCLE_COLS))": "one ? placeholder per cycles column",
+    "updates": "insert_cycle: 'col = excluded.col' for those same constant column names",
     "tmp.as_posix()": "the snapshot file path, derived from warehouse.path (operator config), never from a feed",
     "catalog": "the name DuckDB gives the open database file (current_database())",
     "int(memory_limit_mb)": "an integer (warehouse.memory_limit_mb, validated operator config)",
