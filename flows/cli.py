@@ -758,13 +758,13 @@ def incident_group() -> None:
     """
 
 
-def _writable(config: tuple[str, ...]):  # type: ignore[no-untyped-def]
-    """The settings and the live warehouse for a CLI writer; never created here (a mistyped config or warehouse
-    path must not leave an empty warehouse behind)."""
+def _writable(config: tuple[str, ...], create: bool = False):  # type: ignore[no-untyped-def]
+    """The settings and the live warehouse for a CLI writer. Created only with `create` (adding feeds before the
+    first cycle); otherwise a mistyped config or warehouse path must not leave an empty warehouse behind."""
     from warehouse import store
 
     settings = settings_from(config)
-    return settings, store.open_warehouse(settings.warehouse.path, create=False,
+    return settings, store.open_warehouse(settings.warehouse.path, create=create,
                                           busy_timeout_seconds=settings.warehouse.busy_timeout_seconds)
 
 

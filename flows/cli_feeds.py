@@ -140,7 +140,7 @@ def feeds_add(config: tuple[str, ...], url: str, name: str | None, title: str | 
         except NewswatchError as exc:
             raise click.ClickException(f"not added: {exc}") from exc
     title = title or feed_title
-    settings, wh = _writable(config)
+    settings, wh = _writable(config, create=True)  # the first feeds may come before the first run
     with wh as con:
         names, urls = _taken(settings, store.read_subscriptions(con))
         if url in urls:
@@ -210,7 +210,7 @@ def feeds_import_opml(config: tuple[str, ...], file: str, by: str | None) -> Non
     from warehouse import store
 
     opml_feeds = parse_opml(_read_input(file), source=file)
-    settings, wh = _writable(config)
+    settings, wh = _writable(config, create=True)  # the first feeds may come before the first run
     now, actor = datetime.now(UTC), _actor(by)
     with wh as con:
         names, urls = _taken(settings, store.read_subscriptions(con))

@@ -15,7 +15,8 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 from pipeline.errors import ConfigInvalid
 from pipeline.incidents import ClusterSettings
@@ -222,8 +223,10 @@ class AlertChannel(_Section):
 
     @field_validator("url")
     @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        return None if value is None else _check_http_url(value)
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("type") == "webhook":  # an Apprise URL has schemes of its own
+            _check_http_url(value)
+        return value
 
     @model_validator(mode="after")
     def _needs_a_destination(self) -> AlertChannel:

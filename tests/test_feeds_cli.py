@@ -218,7 +218,8 @@ def test_the_next_cycle_polls_added_feeds_and_stops_polling_removed_ones(config:
 def test_run_without_any_feed_says_how_to_add_one(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     result = run("run", "-c", str(config))
-    assert result.exit_code == 1 and "newswatch feeds add URL" in result.output
+    # `run`: exit 2, down: with no feed the cycle cannot start (docs/operations.md)
+    assert result.exit_code == 2 and "newswatch feeds add URL" in result.output
 
 
 def test_a_running_service_polls_a_feed_added_while_it_runs(tmp_path: Path, feed_server: str) -> None:
