@@ -632,7 +632,7 @@ def measure_once(args: argparse.Namespace, settings: Any, server: StreamServer, 
     """One busy cycle (every article new, on a fresh warehouse), `args.reps` idle cycles (every feed 304), and the
     embedding-only pass over the very texts the busy cycle embedded: MiniLM over every article plus the engine's
     e5 over the relevant ones, i.e. the same model work without the pipeline around it."""
-    from flows.cycle import cluster_model
+    from pipeline.clustering import cluster_model
 
     out: dict[str, Any] = {}
     wh = Path(settings.warehouse.path)
@@ -701,7 +701,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
     from flows import resources
-    from flows.cycle import cluster_model, cluster_settings
+    from pipeline.clustering import cluster_model
     from pipeline.settings import load_settings
 
     rows = read_texts(args.data)
@@ -731,7 +731,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "alerts": {"channels": [{"name": "log", "type": "log"}]},
             "feeds": [{"name": name, "url": url} for name, url in feeds],
         })
-        engine = cluster_settings(settings)
+        engine = settings.cluster
         e5_model = cluster_model(engine)
 
         # Warm-up, not timed in the cycle: a long-running `newswatch serve` keeps models loaded and Prefect up.

@@ -1,9 +1,12 @@
 """Evaluation commands of the CLI: `newswatch eval` replays labeled corpora through the real pipeline and scores
-them (pipeline.evaluation). Composition only."""
+them (pipeline.evaluation); `cluster-file` runs the incident engine over a file of records (pipeline.clustering)
+and `eval-clusters` scores such a clustering (pipeline.scoring). Composition only."""
 
 from __future__ import annotations
 
+import gzip
 import json
+import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
@@ -11,8 +14,10 @@ from typing import Any
 
 import click
 
-from flows.cli import _quiet_prefect, config_option, handle_errors, main, settings_from
+from flows.cli import config_option, handle_errors, main, quiet_prefect, settings_from
 from pipeline.evaluation import EvalReport, Replay, evaluate_replay, evaluate_total
+from pipeline.scoring import PRF, score_clustering
+from pipeline.settings import load_settings
 
 _COLUMNS = ("corpus", "incidents", "recall", "precision", "dup", "false", "optional", "relevance F1",
             "B-cubed F1", "pairwise F1", "non-English joined")
@@ -91,7 +96,7 @@ def eval_corpus(config: tuple[str, ...], corpus_dirs_: tuple[Path, ...], list_fi
       newswatch eval tests/data/corpus/dev tests/data/corpus/dev-late2025 tests/data/corpus/dev-winter2024 -v
       newswatch eval --list corpora.txt --json
     """
-    _quiet_prefect()
+    quiet_prefect()
     from flows.replay import replay
 
     dirs = corpus_dirs(corpus_dirs_, list_file)
@@ -122,3 +127,87 @@ def eval_corpus(config: tuple[str, ...], corpus_dirs_: tuple[Path, ...], list_fi
         click.echo(json.dumps({name: r.as_dict() for name, r in reports.items()}, indent=1))
         return
     print_scores(reports, verbose)
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+            return [json.loads(line) for line in fh if line.strip()]
+    except (OSError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{path}: cannot read JSON lines: {exc}") from exc
+
+
+@main.command("cluster-file")
+@config_option
+@click.argument("input_path", metavar="INPUT.jsonl[.gz]", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write {id, incident, new} per record.")
+@handle_errors
+def cluster_file(config: tuple[str, ...], input_path: Path, output: Path) -> None:
+    """Run the live incident engine (same model and [cluster] settings, topic relevance off: every record
+    counts) over records {id, date, title, text} in stream order; label fields are never read. Writes one
+    {id, incident, new} line per record; `new` means the record opened an incident. With no --config the
+    shipped defaults are used.
+
+    \b
+    Example:
+      newswatch cluster-file ../shared/bench/gva-dev.jsonl.gz --output /tmp/clusters.jsonl
+    """
+    from flows import resources
+    from flows.outfiles import save_file
+    from pipeline.clustering import cluster_inputs, cluster_model, cluster_records
+
+    settings = load_settings([Path(c) for c in config]) if config else load_settings([])
+    engine = settings.cluster
+    rows = _read_jsonl(input_path)
+    try:
+        records = cluster_inputs(rows)
+    except ValueError as exc:
+        raise click.ClickException(f"{input_path}: {exc}") from exc
+    emb = resources.embedder(cluster_model(engine), settings.embed.batch_size)
+    later_stage = resources.topic(settings.topic.path).later_stage
+    with click.progressbar(length=len(records), label=f"embedding with {emb.name}", file=sys.stderr) as bar:
+        assigned = cluster_records(emb, engine, records, later_stage, on_chunk=bar.update)
+    output.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: Path) -> None:
+        with tmp.open("w", encoding="utf-8") as fh:
+            for r in rows:
+                a = assigned[str(r["id"])]
+                fh.write(json.dumps({"id": r["id"], "incident": a.incident_id, "new": a.opened}) + "\n")
+
+    save_file(output, write, "the clustering")
+    click.echo(f"{len(records)} records -> {len({a.incident_id for a in assigned.values()})} incidents: {output}",
+               err=True)
+
+
+def _fmt_prf(p: PRF) -> str:
+    return f"P {p.precision:.3f}  R {p.recall:.3f}  F1 {p.f1:.3f}"
+
+
+@main.command("eval-clusters")
+@click.argument("predicted", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--gold", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Labeled records with `id` and `cluster` (and optionally `is_first`), .jsonl or .jsonl.gz.")
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def eval_clusters(predicted: Path, gold: Path, as_json: bool) -> None:
+    """Score a clustering ({id, incident, new} lines from cluster-file) against gold `cluster` labels:
+    pairwise P/R/F1, B-cubed P/R/F1 and first-story P/R/F1 (gold first story: `is_first`, else the earliest
+    record of each cluster in file order).
+
+    \b
+    Example:
+      newswatch eval-clusters /tmp/clusters.jsonl --gold ../shared/bench/gva-dev.jsonl.gz
+    """
+    gold_rows = _read_jsonl(gold)
+    pred_rows = {str(r["id"]): r for r in _read_jsonl(predicted)}
+    missing = [str(r["id"]) for r in gold_rows if str(r["id"]) not in pred_rows]
+    if missing:
+        raise click.ClickException(f"{predicted}: {len(missing)} gold ids have no prediction (first: {missing[0]})")
+    scores = score_clustering(gold_rows, pred_rows)
+    if as_json:
+        click.echo(json.dumps({k: vars(v) for k, v in scores.items()}, indent=1))
+        return
+    for name, prf in scores.items():
+        click.echo(f"{name:12s} {_fmt_prf(prf)}")

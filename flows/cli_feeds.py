@@ -12,8 +12,18 @@ from typing import Any
 
 import click
 
-from flows.cli import _actor, _republish, _writable, by_option, config_option, handle_errors, \
-    analyst_warehouse, live_option, main, settings_from
+from flows.cli import (
+    acting_as,
+    analyst_warehouse,
+    by_option,
+    config_option,
+    handle_errors,
+    live_option,
+    main,
+    republish,
+    settings_from,
+    writable,
+)
 from flows.cli_output import format_option, write_rows
 from pipeline.models import FeedSubscription
 from pipeline.settings import Settings
@@ -140,7 +150,7 @@ def feeds_add(config: tuple[str, ...], url: str, name: str | None, title: str | 
         except NewswatchError as exc:
             raise click.ClickException(f"not added: {exc}") from exc
     title = title or feed_title
-    settings, wh = _writable(config, create=True)  # the first feeds may come before the first run
+    settings, wh = writable(config, create=True)  # the first feeds may come before the first run
     with wh as con:
         names, urls = _taken(settings, store.read_subscriptions(con))
         if url in urls:
@@ -148,9 +158,9 @@ def feeds_add(config: tuple[str, ...], url: str, name: str | None, title: str | 
         if name is not None and name in names:
             raise click.ClickException(f"--name {name!r}: already used by a feed from {names[name]}")
         feed = FeedSubscription(name or unique_name(title, url, set(names)), url, title, category,
-                                datetime.now(UTC), _actor(by))
+                                datetime.now(UTC), acting_as(by))
         store.insert_subscriptions(con, [feed])
-        _republish(settings, con)
+        republish(settings, con)
     click.echo(f"added {feed.name}" + (f" ({feed.title})" if feed.title else "")
                + ": polled from the next cycle")
 
@@ -171,14 +181,14 @@ def feeds_remove(config: tuple[str, ...], name: str, reason: str | None, by: str
     """
     from warehouse import store
 
-    settings, wh = _writable(config)
+    settings, wh = writable(config)
     if name in {f.name for f in settings.feeds}:
         raise click.ClickException(f"feed {name!r} comes from the TOML config: delete its [[feeds]] entry there, "
                                    f"or stop polling it with `newswatch mute {name}`")
     with wh as con:
-        if not store.delete_subscription(con, name, reason=reason, actor=_actor(by), at=datetime.now(UTC)):
+        if not store.delete_subscription(con, name, reason=reason, actor=acting_as(by), at=datetime.now(UTC)):
             raise click.ClickException(f"no added feed named {name!r} (see `newswatch feeds list`)")
-        _republish(settings, con)
+        republish(settings, con)
     click.echo(f"removed {name}: not polled from the next cycle on")
 
 
@@ -210,8 +220,8 @@ def feeds_import_opml(config: tuple[str, ...], file: str, by: str | None) -> Non
     from warehouse import store
 
     opml_feeds = parse_opml(_read_input(file), source=file)
-    settings, wh = _writable(config, create=True)  # the first feeds may come before the first run
-    now, actor = datetime.now(UTC), _actor(by)
+    settings, wh = writable(config, create=True)  # the first feeds may come before the first run
+    now, actor = datetime.now(UTC), acting_as(by)
     with wh as con:
         names, urls = _taken(settings, store.read_subscriptions(con))
         new: list[FeedSubscription] = []
@@ -226,7 +236,7 @@ def feeds_import_opml(config: tuple[str, ...], file: str, by: str | None) -> Non
             new.append(FeedSubscription(name, f.xml_url, f.title, f.category, now, actor))
         store.insert_subscriptions(con, new)
         if new:
-            _republish(settings, con)
+            republish(settings, con)
     click.echo(f"imported {len(new)} feeds from {file}" + (f"; {skipped} already present, skipped" if skipped else "")
                + ("; polled from the next cycle" if new else ""))
 

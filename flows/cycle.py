@@ -32,7 +32,8 @@ from pipeline import alerts as alert_text
 from pipeline import feeds as feed_stage
 from pipeline import web
 from pipeline.assign import StreamItem, assign_stream, build_index, members_since
-from pipeline.embed import E5_SMALL, MINILM, embedding_text
+from pipeline.clustering import cluster_model
+from pipeline.embed import embedding_text
 from pipeline.entities import headline_names_event
 from pipeline.errors import FeedMalformed, FetchFailed, NewswatchError, TransientError
 from pipeline.health import CycleRecord, cycle_outcome
@@ -89,11 +90,6 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return get_run_logger()
     except Exception:  # outside a run (task.fn in tests)
         return logging.getLogger("newswatch")
-
-
-def cluster_settings(settings: Settings) -> ClusterSettings:
-    """The engine's settings: the [cluster] section, typed and checked when the settings loaded."""
-    return settings.cluster
 
 
 @dataclass
@@ -467,11 +463,6 @@ def embed_articles(settings: Settings, report: CycleReport, fetching: threading.
                                       producer_done=fetching)
 
 
-def cluster_model(engine: ClusterSettings) -> str:
-    """The embedder behind the engine's dense vectors ('e5' and 'minilm' name the packaged models)."""
-    return {"e5": E5_SMALL, "minilm": MINILM}.get(engine.dense_model, engine.dense_model)
-
-
 def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_only: bool,
                    producer_done: threading.Event | None = None) -> int:
     """Embed articles lacking a `model` vector in batches, each batch committed (a crash loses one batch).
@@ -555,7 +546,7 @@ _KEPT_LOCK = threading.Lock()
 @task(name="assign-incidents", cache_policy=NO_CACHE)
 def assign_incidents(settings: Settings, report: CycleReport) -> None:
     """Join each relevant article (publication order) to a known incident or open a new one."""
-    engine = cluster_settings(settings)
+    engine = settings.cluster
     model = cluster_model(engine)
     if model != settings.embed.model:  # the engine's own (multilingual) vectors, for relevant articles only
         report.embedded += _embed_pending(settings, model, engine.lede_words, relevant_only=True)

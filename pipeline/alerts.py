@@ -73,12 +73,12 @@ def summarize(text: str, sentences: int = 2, max_chars: int = 400) -> str:
 
 
 def dismiss_command(incident_id: str) -> str:
-    """The CLI line that dismisses an incident (flows/cli.py `incident dismiss`)."""
+    """The CLI line that dismisses an incident (flows/cli_analyst.py `incident dismiss`)."""
     return f'newswatch incident dismiss {incident_id} --reason "false alarm"'
 
 
 def merge_command(incident_id: str) -> str:
-    """The CLI line that folds an incident into another one, KEEP (flows/cli.py `incident merge KEEP FOLD`)."""
+    """The CLI line that folds an incident into another one, KEEP (flows/cli_analyst.py `incident merge KEEP FOLD`)."""
     return f"newswatch incident merge KEEP-ID {incident_id} --reason \"same episode\""
 
 

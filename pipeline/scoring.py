@@ -6,8 +6,9 @@ Pure: definitions as in shared/bench/README.md (Miranda et al. 2018 for pairwise
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,30 @@ def score_first_story(gold_first: set[str], pred_first: set[str], ids: Iterable[
     p = pred_first & universe
     tp = len(g & p)
     return PRF.of(tp / len(p) if p else 1.0, tp / len(g) if g else 1.0)
+
+
+def gold_first_stories(gold: Sequence[Mapping[str, Any]]) -> set[str]:
+    """The ids of the labeled records {id, cluster, is_first?} (in file order) that open their cluster: those
+    marked `is_first`, else the first record of each cluster."""
+    seen: set[str] = set()
+    first_ids: set[str] = set()
+    for row in gold:
+        first = row.get("is_first")
+        if first is None:
+            first = row["cluster"] not in seen
+        seen.add(row["cluster"])
+        if first:
+            first_ids.add(str(row["id"]))
+    return first_ids
+
+
+def score_clustering(gold: Sequence[Mapping[str, Any]], predicted: Mapping[str, Mapping[str, Any]]
+                     ) -> dict[str, PRF]:
+    """Pairwise, B-cubed and first-story scores ("pairwise", "bcubed", "first_story") of a clustering:
+    `predicted` maps each id to its {incident, new} (cluster-file's lines), `gold` is the labeled records in
+    file order (see gold_first_stories). Raises KeyError if a gold id has no prediction."""
+    ids = [str(r["id"]) for r in gold]
+    clusters = score_clusters({str(r["id"]): str(r["cluster"]) for r in gold},
+                              {i: str(predicted[i]["incident"]) for i in ids})
+    first_story = score_first_story(gold_first_stories(gold), {i for i in ids if predicted[i].get("new")}, ids)
+    return {"pairwise": clusters.pairwise, "bcubed": clusters.bcubed, "first_story": first_story}

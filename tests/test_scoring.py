@@ -62,3 +62,24 @@ def test_first_story_compares_flagged_openers_with_true_firsts() -> None:
 def test_first_story_ignores_ids_outside_the_scored_set() -> None:
     prf = score_first_story({"a", "zz"}, {"a", "yy"}, ["a", "b"])
     assert prf == PRF(1.0, 1.0, 1.0)
+
+
+def test_gold_first_stories_are_marked_ones_else_each_clusters_first_record() -> None:
+    from pipeline.scoring import gold_first_stories
+
+    gold = [{"id": 1, "cluster": "X"}, {"id": 2, "cluster": "X"}, {"id": 3, "cluster": "Y", "is_first": False},
+            {"id": 4, "cluster": "Y", "is_first": True}, {"id": 5, "cluster": "Z"}]
+    assert gold_first_stories(gold) == {"1", "4", "5"}
+
+
+def test_score_clustering_scores_a_cluster_file_output_against_its_gold() -> None:
+    from pipeline.scoring import score_clustering
+
+    gold = [{"id": k, "cluster": GOLD[k]} for k in "abcde"]
+    predicted = {k: {"incident": PRED[k], "new": k in "ac"} for k in "abcde"}
+    scores = score_clustering(gold, predicted)
+    assert scores["pairwise"] == score_clusters(GOLD, PRED).pairwise
+    assert scores["bcubed"] == score_clusters(GOLD, PRED).bcubed
+    assert scores["first_story"] == PRF.of(0.5, 0.5)  # a opens X (right), c opens nothing new in gold; d missed
+    with pytest.raises(KeyError):
+        score_clustering(gold, {k: v for k, v in predicted.items() if k != "e"})

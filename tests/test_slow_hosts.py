@@ -103,7 +103,8 @@ def sites() -> Iterator[tuple[Site, Site]]:
 def test_a_trickling_host_delays_neither_the_healthy_report_nor_loses_its_own_pages(
         make_settings: Any, sites: tuple[Site, Site], prefect_harness: None, tmp_path: Path) -> None:
     from flows import resources
-    from flows.cycle import cluster_model, cluster_settings, run_cycle
+    from flows.cycle import run_cycle
+    from pipeline.clustering import cluster_model
     from warehouse import store
 
     slow, healthy = sites
@@ -126,7 +127,7 @@ def test_a_trickling_host_delays_neither_the_healthy_report_nor_loses_its_own_pa
             alerts={"channels": [{"name": "desk", "type": "email", "to": ["desk@example.org"]}]})
         # the models are loaded before the clock starts, as in a running `newswatch serve`
         resources.classifier(settings.topic.classifier_path, settings.embed.model)
-        resources.embedder(cluster_model(cluster_settings(settings)), settings.embed.batch_size)
+        resources.embedder(cluster_model(settings.cluster), settings.embed.batch_size)
 
         started = time.monotonic()
         first = run_cycle(settings)  # a one-shot run: stores its stragglers before returning
