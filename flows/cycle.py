@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import random
 import threading
 import time
 import uuid
 from collections import Counter, defaultdict, deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,17 +29,17 @@ from flows.progress import PRINTED, StageProgress
 from flows.progress import enabled as progress_enabled
 from pipeline import alerts as alert_text
 from pipeline import feeds as feed_stage
-from pipeline import web
+from pipeline import retry, web
 from pipeline.assign import StreamItem, assign_stream, build_index, members_since
 from pipeline.clustering import cluster_model
 from pipeline.embed import embedding_text
 from pipeline.entities import headline_names_event
 from pipeline.errors import FeedMalformed, FetchFailed, NewswatchError, TransientError
-from pipeline.health import CycleRecord, cycle_outcome
 from pipeline.extract import extract_article
+from pipeline.health import CycleRecord, cycle_outcome
 from pipeline.incidents import ClusterSettings, IncidentIndex
 from pipeline.lexical import DocFreq
-from pipeline.models import Alert, Extraction, FeedEntry, FeedSource, IncidentRecord, Judgement, Page
+from pipeline.models import Alert, Extraction, FeedEntry, FeedSource, IncidentRecord, Page
 from pipeline.outbox import channel_wants
 from pipeline.relevance import judge_article
 from pipeline.settings import Settings
@@ -130,13 +129,6 @@ _wh = resources.warehouse  # every stage's connection, with the service's DuckDB
 _http_client = resources.http_client  # the keep-alive client of one stage's GETs (feeds or pages)
 
 
-def _backoff(failures: int, base_minutes: float = 1.0, cap_minutes: float = 360.0) -> timedelta:
-    """Exponential backoff with jitter for a failing feed: base, 2 x base, 4 x base ... minutes (+-20 %),
-    never more than `cap_minutes`. Always finite: a failing feed is retried forever, never dropped."""
-    minutes = min(base_minutes * 2 ** min(max(failures - 1, 0), 40), cap_minutes)
-    return timedelta(minutes=min(minutes * random.uniform(0.8, 1.2), cap_minutes))
-
-
 @task(name="poll-feeds", cache_policy=NO_CACHE)
 def poll_feeds(settings: Settings, report: CycleReport) -> None:
     """Conditional GET of every configured or added feed; failures are recorded per feed, never raised."""
@@ -177,6 +169,7 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
             results = list(pool.map(one, due))
     # Every outcome is written at the end in one transaction (hundreds of feeds cost one commit, not hundreds).
     polls: list[store.FeedPoll] = []
+    feed_backoff = retry.for_feeds(settings.fetch)  # retried forever, never dropped
     bodies: list[tuple[str, bytes, str | None, datetime]] = []
     entries: list[FeedEntry] = []
     with _wh(settings) as con:
@@ -185,12 +178,9 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
             state = states[source.name]
             if error is not None:
                 reason = error.reason if isinstance(error, FetchFailed) else "malformed"
-                failures = state.consecutive_failures + 1
-                cap = settings.fetch.backoff_max_minutes
-                wait = _backoff(failures, settings.fetch.backoff_base_minutes, cap)
-                if isinstance(error, FetchFailed) and error.retry_after_seconds:  # honoured, up to the cap
-                    wait = max(wait, min(timedelta(seconds=error.retry_after_seconds), timedelta(minutes=cap)))
-                polls.append(store.FeedPoll(source.name, polled, reason, str(error), None, None, polled + wait))
+                retry_after = error.retry_after_seconds if isinstance(error, FetchFailed) else None
+                next_poll = feed_backoff.next_attempt_at(state.consecutive_failures + 1, polled, retry_after)
+                polls.append(store.FeedPoll(source.name, polled, reason, str(error), None, None, next_poll))
                 report.feeds_failed[source.name] = str(error)
                 log.warning("feed %s failed: %s", source.name, error, extra={PRINTED: True})
                 continue
@@ -234,16 +224,6 @@ def _fetch_and_extract(client, settings: Settings, entry: FeedEntry,  # type: ig
         extraction = extract_article(entry.url, resp.body, page.content_type, settings.extract.min_words,
                                      lang=entry.lang or None, metadata=not (entry.title and entry.published_at))
     return entry, page, extraction, None
-
-
-def _page_retry_at(settings: Settings, attempts_before: int, now: datetime, retry_after_seconds: float | None = None
-                   ) -> datetime | None:
-    """When to fetch a transiently failed page again (doubling delay, or the server's Retry-After when longer),
-    or None when its tries are used up."""
-    if attempts_before + 1 >= settings.fetch.page_attempts:
-        return None
-    wait = timedelta(minutes=settings.fetch.page_retry_minutes * 2 ** attempts_before)
-    return now + max(wait, timedelta(seconds=retry_after_seconds or 0))
 
 
 # Fetched pages are stored in batches of this many (one transaction each): a crash loses at most one batch of
@@ -335,7 +315,8 @@ def _outcome(settings: Settings, get: _PageGet) -> store.FetchOutcome:
     used up)."""
     entry, page, extraction, failure = get.future.result()
     now = _now()
-    retry_at = (_page_retry_at(settings, get.attempts_before, now, failure.retry_after_seconds)
+    retry_at = (retry.for_pages(settings.fetch).next_attempt_at(get.attempts_before + 1, now,
+                                                                failure.retry_after_seconds)
                 if isinstance(failure, TransientError) else None)
     return store.FetchOutcome(entry, page, extraction, now, retry_at)
 

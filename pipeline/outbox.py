@@ -1,5 +1,5 @@
-"""Outbox rules, pure: which incidents a channel wants, when a failed delivery is tried again, the stable
-message ids, and which day's digest is due. No network, no database, no clock (callers pass `now`).
+"""Outbox rules, pure: which incidents a channel wants, a delivery's next state (when it is tried again:
+pipeline/retry.py), the stable message ids, and which day's digest is due. No network, no database, no clock (callers pass `now`).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pipeline import retry
 from pipeline.alerts import AlertDetail
 from pipeline.errors import ConfigInvalid, DeliveryFailed, PermanentError
 from pipeline.models import stable_id
@@ -67,19 +68,6 @@ def digest_message_id(digest_id_: str) -> str:
     return f"<{digest_id_}.digest@{MESSAGE_ID_DOMAIN}>"
 
 
-def retry_delay(attempts: int, settings: AlertSettings, rng: random.Random | None = None,
-                retry_after_seconds: float | None = None) -> timedelta:
-    """Delay before the next try after `attempts` failed tries (>= 1): exponential from retry_base_seconds,
-    capped at retry_max_seconds, with "equal jitter" (between half and all of it) so that many rows failing
-    together do not retry together. A receiver's Retry-After is honoured when it asks for longer."""
-    rng = rng or random.Random()
-    ceiling = min(settings.retry_base_seconds * 2 ** max(attempts - 1, 0), settings.retry_max_seconds)
-    seconds = ceiling / 2 + rng.uniform(0, ceiling / 2)
-    if retry_after_seconds is not None:
-        seconds = max(seconds, min(retry_after_seconds, 24 * 3600.0))
-    return timedelta(seconds=seconds)
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What to write back after one delivery attempt."""
@@ -98,10 +86,10 @@ def decide_outcome(error: DeliveryFailed | None, attempts_before: int, now: date
     attempts = attempts_before + 1
     if isinstance(error, PermanentError):
         return Outcome("failed", f"rejected: {error}", None)
-    if attempts >= settings.max_attempts:
+    next_attempt_at = retry.for_outbox(settings).next_attempt_at(attempts, now, error.retry_after_seconds, rng)
+    if next_attempt_at is None:
         return Outcome("failed", f"gave up after {attempts} attempts: {error}", None)
-    delay = retry_delay(attempts, settings, rng, error.retry_after_seconds)
-    return Outcome("pending", str(error), now + delay)
+    return Outcome("pending", str(error), next_attempt_at)
 
 
 def digest_day_due(now: datetime, send_time: str, timezone: str) -> date:

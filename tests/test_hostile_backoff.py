@@ -13,8 +13,9 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from flows.cycle import CycleReport, _backoff, poll_feeds
-from pipeline.settings import Settings
+from flows.cycle import CycleReport, poll_feeds
+from pipeline.retry import for_feeds
+from pipeline.settings import FetchSettings, Settings
 from tests.hostile_server import HostileServer
 from warehouse import store
 
@@ -35,12 +36,17 @@ def health(settings: Settings) -> dict[str, dict]:  # type: ignore[type-arg]
     return {r[0]: dict(zip(cols, r)) for r in rows}
 
 
+def _backoff(failures: int, base_minutes: float = 1.0, cap_minutes: float = 360.0) -> timedelta:
+    policy = for_feeds(FetchSettings(backoff_base_minutes=base_minutes, backoff_max_minutes=cap_minutes))
+    return policy.delay(failures)
+
+
 def test_backoff_doubles_with_jitter_and_stops_at_the_cap() -> None:
     for failures in range(1, 60):
         expected = min(2 ** (failures - 1), 360)
         for _ in range(20):
             minutes = _backoff(failures).total_seconds() / 60
-            assert 0.8 * expected <= minutes <= min(1.2 * expected, 360) + 1e-9
+            assert 0.8 * expected - 1e-9 <= minutes <= min(1.2 * expected, 360) + 1e-9
     spread = {round(_backoff(3).total_seconds(), 3) for _ in range(50)}
     assert len(spread) > 10  # jittered, so failing feeds don't retry in lockstep
     assert _backoff(10_000, base_minutes=5, cap_minutes=60) <= timedelta(minutes=60)

@@ -1,4 +1,4 @@
-"""Outbox rules (pure): backoff, outcomes, channel filters, stable ids, which digest is due; channel config."""
+"""Outbox rules (pure): backoff (pipeline/retry.py), outcomes, channel filters, stable ids, which digest is due; channel config."""
 
 from __future__ import annotations
 
@@ -17,11 +17,16 @@ from pipeline.outbox import (
     decide_outcome,
     digest_day_due,
     digest_id,
-    retry_delay,
 )
+from pipeline.retry import for_outbox
 from pipeline.settings import AlertChannel, AlertSettings, load_settings
 
 RETRY = AlertSettings(retry_base_seconds=30, retry_max_seconds=3600, max_attempts=5)
+
+
+def retry_delay(attempts: int, settings: AlertSettings, rng: random.Random,
+                retry_after_seconds: float | None = None) -> timedelta:
+    return for_outbox(settings).delay(attempts, retry_after_seconds, rng)
 NOW = datetime(2025, 9, 10, 12, tzinfo=UTC)
 
 
