@@ -25,6 +25,16 @@ CORPUS = PROJECT_ROOT / "tests" / "data" / "corpus" / "dev"
 PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`pytest -m "not slow"` is the fast inner loop: a test that starts Prefect (through `prefect_harness`, or
+    `replayed`, built on it) and is not marked slow is refused, so the loop cannot slowly grow slow again."""
+    unmarked = [item.nodeid for item in items
+                if "prefect_harness" in getattr(item, "fixturenames", ()) and item.get_closest_marker("slow") is None]
+    if unmarked:
+        raise pytest.UsageError("tests that start Prefect must be marked slow (@pytest.mark.slow or a module "
+                                "pytestmark): " + ", ".join(unmarked))
+
+
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No NEWSWATCH_* variable of the developer's shell leaks into a test, nor a proxy setting: the tests' servers

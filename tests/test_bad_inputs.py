@@ -20,6 +20,8 @@ from flows.corpus_server import CorpusServer
 from pipeline.settings import PROJECT_ROOT
 from warehouse import store
 
+pytestmark = pytest.mark.slow  # the matrix runs cycles through Prefect's test server (and 60+ CLI processes)
+
 NEWSWATCH = str(Path(sys.executable).parent / "newswatch")
 
 

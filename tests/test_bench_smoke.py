@@ -13,6 +13,8 @@ import pytest
 
 from pipeline.settings import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow  # the throughput benchmark runs the cycle flow
+
 BENCH = PROJECT_ROOT / "benchmarks" / "bench_throughput.py"
 DATA = PROJECT_ROOT.parent / "shared" / "bench" / "gva-dev.jsonl.gz"
 

@@ -111,6 +111,7 @@ def _all_text_in(path: Path) -> list[tuple[str, str, str]]:
     return found
 
 
+@pytest.mark.slow
 def test_an_esc_sequence_in_a_served_feed_reaches_no_store_output_or_digest(
         tmp_path: Path, prefect_harness: Any, capfd: pytest.CaptureFixture[str]) -> None:
     from flows.cli import main

@@ -19,6 +19,8 @@ from flows.corpus_server import CorpusServer
 from tests.conftest import CORPUS
 from warehouse import store
 
+pytestmark = pytest.mark.slow  # cycles in subprocesses, killed and resumed: Prefect and the model
+
 FEEDS = {"baltic-wire": 11, "nordic-times": 8}  # two outlets of the dev corpus (items per feed, see test_feeds)
 
 # (kill point, what it interrupts); each run resumes what the previous one left

@@ -8,6 +8,8 @@ from click.testing import CliRunner
 from flows.cli import main
 from pipeline.settings import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow  # registers deployments on Prefect's test server
+
 
 def test_deploy_registers_the_cycle_with_concurrency_limit_1(monkeypatch: pytest.MonkeyPatch,
                                                               prefect_harness: None) -> None:

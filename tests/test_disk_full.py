@@ -85,6 +85,7 @@ def _entries_served(server: CorpusServer) -> int:
     return total
 
 
+@pytest.mark.slow
 def test_a_cycle_on_a_full_disk_is_one_error_line_and_the_next_run_resumes(
         small_disk: Path, prefect_harness: Any, capfd: pytest.CaptureFixture[str]) -> None:
     from flows.cli import main

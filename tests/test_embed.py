@@ -20,6 +20,7 @@ def minilm():  # type: ignore[no-untyped-def]
     return load_embedder(MINILM, batch_size=16)
 
 
+@pytest.mark.slow
 def test_vectors_are_unit_length_rows_one_per_text(minilm) -> None:  # type: ignore[no-untyped-def]
     vectors = minilm.encode(TEXTS)
     assert vectors.shape == (2, minilm.dim) and vectors.dtype == np.float32

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 from flows.cli import main
 from pipeline.settings import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow  # every test replays a corpus through Prefect and the model
+
 ALL_FLOORS = json.loads((PROJECT_ROOT / "benchmarks" / "quality_floors.json").read_text())
 FLOORS = ALL_FLOORS["dev"]
 CORPORA = PROJECT_ROOT / "tests" / "data" / "corpus"
@@ -91,7 +93,6 @@ def test_a_quiet_day_says_so(replayed: dict[str, Any]) -> None:
     assert "Quiet day" in out.read_text(encoding="utf-8")
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("corpus", ["dev-late2025", "dev-winter2024"])
 def test_each_labeled_corpus_holds_its_floors(corpus: str, prefect_harness: None, tmp_path: Path) -> None:
     """`newswatch eval` replays the corpus through the real pipeline; its scores hold the corpus's floors."""

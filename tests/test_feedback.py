@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 from flows.cli import main
 
+pytestmark = pytest.mark.slow  # feedback on the replayed warehouse (Prefect and the model), then more cycles
+
 
 def sql(config: Path, query: str) -> list[dict[str, Any]]:
     result = CliRunner().invoke(main, ["sql", "-c", str(config), "--live", "--json", query])

@@ -222,6 +222,7 @@ def test_run_without_any_feed_says_how_to_add_one(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "newswatch feeds add URL" in result.output
 
 
+@pytest.mark.slow
 def test_a_running_service_polls_a_feed_added_while_it_runs(tmp_path: Path, feed_server: str) -> None:
     """`newswatch serve` (a real process) started with one configured feed; a feed added while it runs is
     polled by one of its next cycles, without a restart."""

@@ -14,6 +14,8 @@ from pipeline.models import FeedSource
 from tests.hostile_server import HostileServer, article_html, rss, static
 from warehouse import store
 
+pytestmark = pytest.mark.slow  # one cycle flow against the hostile server
+
 FEEDS = {  # feed name -> (path, last_status expected in v_feed_health)
     "good": ("/good/feed.xml", "ok"),
     "pages": ("/pages.xml", "ok"),

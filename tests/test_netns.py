@@ -40,6 +40,7 @@ def run_in_empty_namespace(args: list[str], tmp_path: Path, timeout: float = 300
                           text=True, timeout=timeout, cwd=tmp_path)
 
 
+@pytest.mark.slow
 def test_a_cycle_records_every_non_global_feed_as_refused(tmp_path: Path) -> None:
     config = tmp_path / "nw.toml"
     config.write_text(

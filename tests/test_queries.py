@@ -19,6 +19,7 @@ def test_at_least_ten_queries_are_documented() -> None:
     assert len(QUERIES) >= 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("title, sql", QUERIES, ids=[t for t, _ in QUERIES])
 def test_documented_query_runs_and_answers(title: str, sql: str, replayed: dict[str, Any]) -> None:
     result = CliRunner().invoke(main, ["sql", "-c", str(replayed["config"]), "--csv", sql])

@@ -35,6 +35,7 @@ print(json.dumps(results))
 """
 
 
+@pytest.mark.slow  # `newswatch serve` in a subprocess: Prefect and the model
 def test_serve_runs_cycles_and_a_digest_while_readers_query_the_snapshot(tmp_path: Path) -> None:
     mail = SmtpServer(free_port(), Mailbox())
     mail.start()

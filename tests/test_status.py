@@ -76,6 +76,7 @@ def test_progress_shows_counts_rate_and_an_eta(caplog: pytest.LogCaptureFixture)
     assert caplog.messages[1].startswith("embed: done in ")
 
 
+@pytest.mark.slow
 def test_run_exits_2_when_every_feed_is_dead_and_status_says_down(tmp_path: Path, prefect_harness: None) -> None:
     port = _closed_port()
     config = _config(tmp_path, {"dead-1": f"http://127.0.0.1:{port}/a.xml", "dead-2": f"http://127.0.0.1:{port}/b.xml"})
@@ -95,6 +96,7 @@ def test_run_exits_2_when_every_feed_is_dead_and_status_says_down(tmp_path: Path
     assert again.exit_code == 2 and "0 failed, 0 muted, 2 backing off" in again.output
 
 
+@pytest.mark.slow
 def test_run_exits_0_and_status_reports_the_cycle_muted_feeds_and_the_outbox(
         tmp_path: Path, corpus_server: CorpusServer, prefect_harness: None) -> None:
     urls = corpus_server.feed_urls()
@@ -122,6 +124,7 @@ def _newswatch(args: list[str], api_url: str) -> subprocess.CompletedProcess[str
     return subprocess.run([NEWSWATCH, *args], env=env, capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.slow
 def test_the_terminal_shows_each_alert_once_and_progress_only_with_v(
         tmp_path: Path, corpus_server: CorpusServer, prefect_harness: None) -> None:
     from prefect.settings import PREFECT_API_URL
