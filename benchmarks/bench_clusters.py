@@ -27,6 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from pipeline.eventday import stated_day  # noqa: E402
 from pipeline.incidents import ClusterSettings, IncidentIndex, Member  # noqa: E402
 from pipeline.lexical import DocFreq, extract_terms, is_follow_up  # noqa: E402
 from pipeline.scoring import score_clusters, score_first_story  # noqa: E402
@@ -132,12 +133,13 @@ def run_engine(
     for doc, vec in zip(docs, vectors, strict=True):
         terms = terms_of(doc)
         follow_up = is_follow_up(doc.title, doc.text, LATER_STAGE, lead_words=settings.follow_up_lead_words)
-        a = index.assign(vec, terms, doc.published_at, follow_up=follow_up)
+        day = stated_day(doc.title, doc.text, doc.published_at, None)
+        a = index.assign(vec, terms, doc.published_at, follow_up=follow_up, event_day=day)
         incident = a.incident_id or f"inc:{doc.key}"
         if a.incident_id is None:
             opened.add(doc.key)
         pred[doc.key] = incident
-        index.add(Member(doc.key, incident, doc.published_at, vec, terms))
+        index.add(Member(doc.key, incident, doc.published_at, vec, terms, event_day=day))
     return pred, opened
 
 

@@ -488,7 +488,7 @@ def assign_latency(rows: Sequence[dict[str, Any]], n_incidents: int, members_per
     import numpy as np
 
     from pipeline.assign import build_index
-    from pipeline.incidents import ClusterSettings
+    from pipeline.incidents import ClusterSettings, Member
     from pipeline.lexical import DocFreq, extract_terms
 
     settings = dataclasses.replace(ClusterSettings(), **(overrides or {}))
@@ -504,8 +504,8 @@ def assign_latency(rows: Sequence[dict[str, Any]], n_incidents: int, members_per
         doc_freq.add(terms[j % len(terms)])
     vecs = rng.standard_normal((n_members, 384)).astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-    members = [(f"m{j}", f"inc{owner[j]}", start + timedelta(seconds=float(offsets[j])), vecs[j],
-                terms[j % len(terms)], None) for j in range(n_members)]
+    members = [Member(f"m{j}", f"inc{owner[j]}", start + timedelta(seconds=float(offsets[j])), vecs[j],
+                      terms[j % len(terms)]) for j in range(n_members)]
     t0 = time.perf_counter()
     index = build_index(settings, doc_freq, members)
     build = time.perf_counter() - t0

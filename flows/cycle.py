@@ -499,7 +499,8 @@ def judge_articles(settings: Settings, report: CycleReport) -> None:
             pending = store.pending_judgements(con, settings.embed.model, limit=JUDGE_BATCH)
             if not pending:
                 break
-            out = [judge_article(classifier, topic, article.article_id, article.title, article.text, vector)
+            out = [judge_article(classifier, topic, article.article_id, article.title, article.text, vector,
+                                 article.published_at, article.lang)
                    for article, vector in pending]
             store.insert_judgements(con, out, _now())
             _release_freed_memory()
@@ -537,12 +538,14 @@ def assign_incidents(settings: Settings, report: CycleReport) -> None:
         if not pending:
             return
         # Every relevant article may join an incident; only a readable page (a title and summary are too little to
-        # tell a new incident from a follow-up) that the classifier calls a confident report, with a headline that
-        # names a state or an intruder (responses and policy pieces often name neither), may open one.
+        # tell a new incident from a follow-up) that the classifier calls a confident report, whose text names what
+        # intruded and whose headline names a state or an intruder (responses and policy pieces often name
+        # neither), may open one.
         topic = resources.topic(settings.topic.path)
         items = [StreamItem(a.article_id, a.published_at, a.title, a.text, v,
-                            may_open=a.status == "ok" and j.report and headline_names_event(topic, a.title),
-                            lang=a.lang, country=j.country)
+                            may_open=a.status == "ok" and j.report and j.intruder is not None
+                            and headline_names_event(topic, a.title),
+                            lang=a.lang, country=j.country, event_day=j.event_day)
                  for a, v, j in pending]
         since = members_since(items, engine)
         assert since is not None

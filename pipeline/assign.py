@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 
@@ -28,6 +28,7 @@ class StreamItem:
     may_open: bool = True  # False: may join an incident, never open one (a title alone, a doubtful report)
     lang: str | None = None  # the article's language: lexical evidence compares articles of one language only
     country: str | None = None  # the violated state it names (judge step): another state's incident is another
+    event_day: date | None = None  # the day its lead dates the event to (judge step): a later night is another
 
 
 def incident_id_for(opening_key: str) -> str:
@@ -42,8 +43,7 @@ def members_since(items: Sequence[StreamItem], settings: ClusterSettings) -> dat
     return min(i.published_at for i in items) - timedelta(days=settings.window_days)
 
 
-def build_index(settings: ClusterSettings, doc_freq: DocFreq,
-                members: Iterable[tuple[str, str, datetime, np.ndarray, dict[str, int], str | None]],
+def build_index(settings: ClusterSettings, doc_freq: DocFreq, members: Iterable[Member],
                 index: IncidentIndex | None = None) -> IncidentIndex:
     """An index of already-assigned articles whose terms are already counted in `doc_freq`, restored in bulk.
 
@@ -56,8 +56,7 @@ def build_index(settings: ClusterSettings, doc_freq: DocFreq,
     elif index.settings != settings:
         raise ValueError("the kept index was built with other cluster settings")
     index.doc_freq = doc_freq
-    index.extend(Member(key, incident_id, published_at, vector, terms, lang)
-                 for key, incident_id, published_at, vector, terms, lang in members)
+    index.extend(members)
     index.prepare()
     return index
 
@@ -73,13 +72,13 @@ def assign_stream(index: IncidentIndex, items: Sequence[StreamItem], later_stage
         terms = extract_terms(item.title, item.text, lead_words=lead)
         follow_up = is_follow_up(item.title, item.text, later_stage, lead_words=index.settings.follow_up_lead_words)
         decision = index.assign(item.vector, terms, item.published_at, follow_up=follow_up, lang=item.lang,
-                                country=item.country)
+                                country=item.country, event_day=item.event_day)
         opened = decision.incident_id is None and item.may_open
         incident_id = incident_id_for(item.key) if opened else decision.incident_id
         if incident_id is None:
             index.doc_freq.add(terms)  # still part of the stream's document frequencies
         else:
             index.add(Member(item.key, incident_id, item.published_at, item.vector, terms, item.lang,
-                             item.country))
+                             item.country, item.event_day))
         out.append(AssignmentRecord(item.key, incident_id, decision.score, decision.nearest_key, opened, terms))
     return out

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.assign import StreamItem, assign_stream, build_index
+from pipeline.eventday import stated_day
 from pipeline.embed import E5_SMALL, MINILM, Embedder, embedding_text
 from pipeline.incidents import ClusterSettings
 from pipeline.lexical import DocFreq, extract_terms
@@ -60,6 +61,7 @@ class ClusterInput:
     published_at: datetime
     title: str
     text: str
+    lang: str | None = None  # the record's optional `lang`: the language its stated event day is read in
 
 
 def _when(value: Any) -> datetime:
@@ -81,7 +83,9 @@ def cluster_inputs(rows: Sequence[Mapping[str, Any]]) -> list[ClusterInput]:
             when = _when(row["date"])
         except ValueError as exc:
             raise ValueError(f"record {n}: date {row['date']!r} is not ISO 8601") from exc
-        out.append(ClusterInput(str(row["id"]), when, str(row["title"]), str(row["text"])))
+        lang = row.get("lang")
+        out.append(ClusterInput(str(row["id"]), when, str(row["title"]), str(row["text"]),
+                                str(lang) if lang else None))
     return out
 
 
@@ -89,7 +93,9 @@ def cluster_records(embedder: Embedder, engine: ClusterSettings, records: Sequen
                     later_stage: Sequence[Cue] = (), on_chunk: Callable[[int], None] | None = None
                     ) -> dict[str, AssignmentRecord]:
     """Run the incident engine over `records` from an empty index (every record relevant, every one may open an
-    incident); the assignment of each record by its key. `on_chunk`: see engine_vectors."""
+    incident; the day each lead dates its event to counts, as in the live pipeline); the assignment of each record by its key. `on_chunk`: see engine_vectors."""
     matrix = engine_vectors(embedder, engine, [(r.title, r.text) for r in records], on_chunk)
-    items = [StreamItem(r.key, r.published_at, r.title, r.text, matrix[i]) for i, r in enumerate(records)]
+    items = [StreamItem(r.key, r.published_at, r.title, r.text, matrix[i], lang=r.lang,
+                        event_day=stated_day(r.title, r.text, r.published_at, r.lang))
+             for i, r in enumerate(records)]
     return {a.article_id: a for a in assign_stream(build_index(engine, DocFreq(), []), items, later_stage)}

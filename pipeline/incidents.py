@@ -10,7 +10,7 @@ import math
 from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,11 @@ class ClusterSettings:
     one incident, another state days later is another. Within those hours, a member of an incident of the
     article's own state written in another language is scored on the dense evidence alone (the words of two
     languages cannot be compared). 0 disables both."""
+    new_day_gap_days: int = 2
+    """An article whose headline or lead dates its event (pipeline.eventday: a weekday beside a part of the day) at
+    least this many days before or after an incident's day (the earliest day its members state; without one, its
+    first member's publication date) reports another event and may not join it: a different night is a different
+    incident, even in the same state and with the same words. 0 disables."""
     lexical_weight: float = 0.5
     """Weight of the tf-idf cosine (member weights frozen when the member was added) in the hybrid score."""
     full_coverage: float = 0.5
@@ -115,6 +120,8 @@ class ClusterSettings:
             raise ValueError("dense_floor must be in [0, 1)")
         if self.country_gate_hours < 0:
             raise ValueError("country_gate_hours must be >= 0")
+        if self.new_day_gap_days < 0:
+            raise ValueError("new_day_gap_days must be >= 0")
         if self.top_k < 1:
             raise ValueError("top_k must be at least 1")
         if not 0.0 <= self.follow_up_lift <= 1.0:
@@ -142,6 +149,8 @@ class Member:
     """The article's language (None: unknown): lexical evidence only compares articles of one language."""
     country: str | None = None
     """The violated state the article names (None: unknown); an incident's is its first member's."""
+    event_day: date | None = None
+    """The day its headline or lead dates the event to (pipeline.eventday; None: it names none)."""
 
 
 @dataclass(frozen=True)
@@ -227,6 +236,8 @@ class IncidentIndex:
         self._incident_country: list[int] = []  # per incident row: its first member's country id (-1: unknown)
         self._incident_start: list[float] = []  # per incident row: its first member's time (days)
         self._qcountry = -1  # country id of the article being assigned, set by assign
+        self._incident_day: list[int] = []  # per incident row: the earliest day its members state (ordinal)
+        self._qday = 0  # the day the article being assigned states (ordinal; 0: none), set by assign
         self._vectors: _Buffer | None = None
         self._offsets = _Buffer(np.int64)  # member i's terms are _term_ids[_offsets[i]:_offsets[i + 1]]
         self._offsets.extend([0])
@@ -306,13 +317,15 @@ class IncidentIndex:
         return [self._keys[int(r)] for r in rows]
 
     def assign(self, vector: FloatArray, terms: Mapping[str, int], published_at: datetime, *,
-               follow_up: bool = False, lang: str | None = None, country: str | None = None) -> Assignment:
+               follow_up: bool = False, lang: str | None = None, country: str | None = None,
+               event_day: date | None = None) -> Assignment:
         """Score the article against the members within the window and pick the best incident. Does not add.
 
         `follow_up`: the headline names a later stage of a story (`lexical.is_follow_up`); its time decay is lifted
         by follow_up_lift towards the members sharing follow_up_names names with it.
         `lang`: the article's language; no penalty for missing names applies to a member in another language.
         `country`: the violated state it names (see country_gate_hours).
+        `event_day`: the day its headline or lead dates the event to (see new_day_gap_days).
 
         With fewer than prune_min_members members in the window every one is scored; otherwise only candidates:
         the nearest members by dense cosine (approximate index) and the members sharing one of the query's rarest
@@ -325,6 +338,7 @@ class IncidentIndex:
             return Assignment(None, 0.0, None)
         self._qlang = self._lang_id(lang)
         self._qcountry = self._country_id(country)
+        self._qday = event_day.toordinal() if event_day is not None else 0
         self._qtime = _days(published_at)
         self._qnames = {term for term, count in terms.items() if count > 0 and term.startswith(ENTITY_PREFIX)}
         t = _days(published_at)
@@ -436,6 +450,9 @@ class IncidentIndex:
                 self._incident_members.append([])
                 self._incident_country.append(self._country_id(m.country))
                 self._incident_start.append(_days(m.published_at))
+                self._incident_day.append(m.published_at.date().toordinal())
+            if m.event_day is not None:
+                self._incident_day[incident] = min(self._incident_day[incident], m.event_day.toordinal())
             self._incident_members[incident].append(len(self._keys))
             self._rows[m.key] = len(self._keys)
             self._keys.append(m.key)
@@ -726,6 +743,11 @@ class IncidentIndex:
                 if country >= 0 and country != self._qcountry and \
                         self._qtime - self._incident_start[incident] > gate_days:
                     scores[j] = 0.0  # another state's incident, and not the same night
+        if s.new_day_gap_days > 0 and self._qday:
+            for j in np.flatnonzero(scores >= s.threshold).tolist():
+                incident = int(incidents[j if rows is None else int(rows[j])])
+                if abs(self._qday - self._incident_day[incident]) >= s.new_day_gap_days:
+                    scores[j] = 0.0  # the article dates its event to another night than the incident's
         if s.conflict_penalty >= 1.0 or s.lexical_weight <= 0.0:
             return scores
         penalty = 1.0 - (1.0 - s.conflict_penalty) * lexical_weight / s.lexical_weight

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 
 def stable_id(*parts: str) -> str:
@@ -116,6 +116,7 @@ class Judgement:
     report: bool
     country: str | None
     intruder: str | None
+    event_day: date | None = None  # the day its headline or lead dates the event to (pipeline.eventday)
 
 
 @dataclass(frozen=True)

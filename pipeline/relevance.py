@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.entities import extract_entities
+from pipeline.eventday import stated_day
 from pipeline.models import Judgement
 from pipeline.topics import Topic
 
@@ -174,14 +176,16 @@ def _rounded(values: npt.NDArray[np.float64]) -> list[float]:
 
 
 def judge_article(classifier: ReportClassifier, topic: Topic, article_id: str, title: str, text: str,
-                  vector: npt.ArrayLike) -> Judgement:
+                  vector: npt.ArrayLike, published_at: datetime | None = None, lang: str | None = None) -> Judgement:
     """The judge step for one article: the classifier's verdict on its vector, and for a relevant article the
-    violated state and intruder the text names (pipeline.entities). `score` is P(report) + P(analysis) - P(other):
-    positive means relevant."""
+    violated state and intruder the text names (pipeline.entities) and, given its publication time, the day its lead
+    dates the event to (pipeline.eventday). `score` is P(report) + P(analysis) - P(other): positive means
+    relevant."""
     verdict = classifier.judge(vector)
     p = verdict.probabilities
     score = p[0] + p[1] - p[2]
     if not verdict.relevant:
         return Judgement(article_id, False, score, verdict.reason, False, None, None)
     entities = extract_entities(topic, title, text)
-    return Judgement(article_id, True, score, verdict.reason, verdict.report, entities.country, entities.intruder)
+    day = stated_day(title, text, published_at, lang) if published_at is not None else None
+    return Judgement(article_id, True, score, verdict.reason, verdict.report, entities.country, entities.intruder, day)

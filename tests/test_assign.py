@@ -86,3 +86,27 @@ def test_a_report_in_another_language_of_the_same_state_and_night_joins_on_meani
     assert third == first
     apart = [StreamItem(i.key, i.published_at, i.title, i.text, i.vector, lang=i.lang) for i in items]
     assert _assign(apart)[2] != first  # without the states, the English words decide: a new incident
+
+
+def test_a_report_dating_its_event_two_days_later_opens_its_own_incident() -> None:
+    """Drones over one base on Wednesday night, over another on Friday night: one state, the same words, the
+    same vector; only the day each lead states tells them apart. A follow-up dating the first night joins it."""
+    text = "Drones were seen over the air base for several hours, police said, and flights were diverted."
+    wednesday, friday = T0.date(), T0.date() + timedelta(days=2)
+    items = [StreamItem("wed", T0, "Drones seen over air base", text, DRONE, country="Denmark",
+                        event_day=wednesday),
+             StreamItem("fri", T0 + timedelta(days=2), "Drones seen over air base", text, DRONE, country="Denmark",
+                        event_day=friday),
+             StreamItem("later", T0 + timedelta(days=3), "Drones seen over air base", text, DRONE, country="Denmark",
+                        event_day=wednesday)]
+    first, second, follow_up = _assign(items)
+    assert second != first and follow_up == first
+    assert _assign(items, new_day_gap_days=0)[1] == first  # the stated day is what keeps them apart
+
+
+def test_a_report_naming_no_day_is_judged_on_its_words_alone() -> None:
+    text = "Drones were seen over the air base for several hours, police said, and flights were diverted."
+    items = [StreamItem("wed", T0, "Drones seen over air base", text, DRONE, country="Denmark", event_day=T0.date()),
+             StreamItem("later", T0 + timedelta(days=2), "Drones seen over air base", text, DRONE, country="Denmark")]
+    first, later = _assign(items)
+    assert later == first

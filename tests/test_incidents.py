@@ -375,16 +375,16 @@ def test_bulk_restore_weighs_terms_exactly_like_adding_one_by_one() -> None:
 
 
 def test_kept_index_is_extended_with_only_the_members_it_lacks() -> None:
-    rows = [(m.key, m.key.split("-")[0], m.published_at, m.vector, dict(m.terms), None) for m in stream()]
+    rows = list(stream())
     doc_freq = DocFreq()
     for row in rows:
-        doc_freq.add(row[4])
+        doc_freq.add(row.terms)
     kept = build_index(PRUNED, doc_freq, rows[:200])
-    assert len(kept) == 200 and rows[0][0] in kept and rows[250][0] not in kept
+    assert len(kept) == 200 and rows[0].key in kept and rows[250].key not in kept
     again = build_index(PRUNED, doc_freq, rows, index=kept)  # the next cycle reads every member again
     assert again is kept
-    assert len(kept) == len(rows) and rows[250][0] in kept
-    assert list(kept.keys()) == [row[0] for row in rows]
+    assert len(kept) == len(rows) and rows[250].key in kept
+    assert list(kept.keys()) == [row.key for row in rows]
     fresh = build_index(PRUNED, doc_freq, rows)
     for probe in stream(n_incidents=10, seed=9):
         assert kept.assign(probe.vector, probe.terms, probe.published_at) == fresh.assign(

@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from pipeline.errors import DiskFull, WarehouseBusy, WarehouseError
 from pipeline.health import CycleRecord, FeedHealth
+from pipeline.incidents import Member
 from pipeline.models import (
     Alert,
     AssignmentRecord,
@@ -474,10 +475,11 @@ def insert_judgements(con: duckdb.DuckDBPyConnection, judgements: Sequence[Judge
             "article_id": [j.article_id for j in judgements], "relevant": [j.relevant for j in judgements],
             "score": [float(j.score) for j in judgements], "reason": [j.reason for j in judgements],
             "report": [j.report for j in judgements], "country": [j.country for j in judgements],
-            "intruder": [j.intruder for j in judgements], "judged_at": [judged_at] * len(judgements),
+            "intruder": [j.intruder for j in judgements], "event_day": [j.event_day for j in judgements],
+            "judged_at": [judged_at] * len(judgements),
         }, "ON CONFLICT (article_id) DO UPDATE SET relevant = excluded.relevant, score = excluded.score, "
            "reason = excluded.reason, report = excluded.report, country = excluded.country, "
-           "intruder = excluded.intruder, judged_at = excluded.judged_at")
+           "intruder = excluded.intruder, event_day = excluded.event_day, judged_at = excluded.judged_at")
 
 
 # ---------------------------------------------------------------- incidents
@@ -485,31 +487,33 @@ def insert_judgements(con: duckdb.DuckDBPyConnection, judgements: Sequence[Judge
 def pending_assignments(con: duckdb.DuckDBPyConnection, model: str) -> list[tuple[StoredArticle, np.ndarray, Judgement]]:
     """Relevant articles not yet in an incident, in publication order, with vector and judgement."""
     rows = con.execute(
-        f"SELECT {_ARTICLE_COLS}, e.vector, j.relevant, j.score, j.reason, j.report, j.country, j.intruder "
+        f"SELECT {_ARTICLE_COLS}, e.vector, j.relevant, j.score, j.reason, j.report, j.country, j.intruder, "
+        "j.event_day "
         "FROM articles a JOIN embeddings e USING (article_id) JOIN judgements j USING (article_id) "
         "ANTI JOIN incident_articles ia ON ia.article_id = a.article_id "
         "WHERE j.relevant AND e.model = ? ORDER BY a.published_at, a.article_id", [model],
     ).fetchall()
     return [
-        (_article(r), np.asarray(r[8], dtype=np.float32), Judgement(r[0], r[9], r[10], r[11], r[12], r[13], r[14]))
+        (_article(r), np.asarray(r[8], dtype=np.float32), Judgement(r[0], r[9], r[10], r[11], r[12], r[13], r[14], r[15]))
         for r in rows
     ]
 
 
 def read_members(con: duckdb.DuckDBPyConnection, since: datetime, model: str, *, assigned_since: datetime | None = None
-                 ) -> list[tuple[str, str, datetime, np.ndarray, dict[str, int], str | None]]:
+                 ) -> list[Member]:
     """Assigned articles published at or after `since` (and, with `assigned_since`, assigned at or after it: what
-    a kept index lacks): (article_id, incident_id, published_at, vector, terms, lang), in publication order."""
+    a kept index lacks), with the state and day their judgement found, in publication order."""
     rows = con.execute(
-        "SELECT ia.article_id, ia.incident_id, a.published_at, e.vector, ia.terms_json, a.lang "
-        "FROM incident_articles ia "
+        "SELECT ia.article_id, ia.incident_id, a.published_at, e.vector, ia.terms_json, a.lang, j.country, "
+        "j.event_day FROM incident_articles ia "
         "JOIN articles a USING (article_id) JOIN embeddings e USING (article_id) "
+        "LEFT JOIN judgements j USING (article_id) "
         "WHERE a.published_at >= ? AND e.model = ? AND ia.incident_id IS NOT NULL "
         "AND (?::TIMESTAMPTZ IS NULL OR ia.assigned_at >= ?::TIMESTAMPTZ) ORDER BY a.published_at, ia.article_id",
         [since, model, assigned_since, assigned_since],
     ).fetchall()
-    return [(r[0], r[1], _utc(r[2]), np.asarray(r[3], dtype=np.float32), json.loads(r[4]), r[5])  # type: ignore[misc]
-            for r in rows]
+    return [Member(r[0], r[1], _utc(r[2]), np.asarray(r[3], dtype=np.float32), json.loads(r[4]),  # type: ignore[arg-type]
+                   r[5], r[6], r[7]) for r in rows]
 
 
 def assignment_fingerprint(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
