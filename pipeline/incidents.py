@@ -30,6 +30,7 @@ _SECONDS_PER_DAY = 86_400.0
 _ANN_LISTS = 256
 _ANN_TRAIN = 16_384
 _ANN_BATCH = 1024
+_WEEK_DAYS = 6  # a weekday names one of the six days before publication (or the day itself)
 _RESCORE_CHUNK = 32  # pruned path: candidates whose full lexical score is computed per step, best bound first
 
 
@@ -59,9 +60,12 @@ class ClusterSettings:
     languages cannot be compared). 0 disables both."""
     new_day_gap_days: int = 2
     """An article whose headline or lead dates its event (pipeline.eventday: a weekday beside a part of the day) at
-    least this many days before or after an incident's day (the earliest day its members state; without one, its
-    first member's publication date) reports another event and may not join it: a different night is a different
-    incident, even in the same state and with the same words. 0 disables."""
+    least this many days before or after an incident's day (the earliest day its members state) reports another
+    event and may not join it: a different night is a different incident, even in the same state and with the
+    same words. An incident none of whose members states a day happened on or before its first report: only an
+    article dated this many days after that report's day is kept out. Only for an incident of the article's own
+    week (a weekday cannot name an older day) and an article that is not a later stage (an arrest or trial dates
+    the stage, not the event). 0 disables."""
     lexical_weight: float = 0.5
     """Weight of the tf-idf cosine (member weights frozen when the member was added) in the hybrid score."""
     full_coverage: float = 0.5
@@ -237,7 +241,9 @@ class IncidentIndex:
         self._incident_start: list[float] = []  # per incident row: its first member's time (days)
         self._qcountry = -1  # country id of the article being assigned, set by assign
         self._incident_day: list[int] = []  # per incident row: the earliest day its members state (ordinal)
+        self._incident_day_stated: list[bool] = []  # False: no member states one (the first publication's day)
         self._qday = 0  # the day the article being assigned states (ordinal; 0: none), set by assign
+        self._qdate = 0  # its publication's day (ordinal), set by assign
         self._vectors: _Buffer | None = None
         self._offsets = _Buffer(np.int64)  # member i's terms are _term_ids[_offsets[i]:_offsets[i + 1]]
         self._offsets.extend([0])
@@ -338,7 +344,10 @@ class IncidentIndex:
             return Assignment(None, 0.0, None)
         self._qlang = self._lang_id(lang)
         self._qcountry = self._country_id(country)
-        self._qday = event_day.toordinal() if event_day is not None else 0
+        # A weekday names a day of the week before publication: it can speak of an incident only that recent, and a
+        # later stage (an arrest, a trial) dates the stage, not the event.
+        self._qday = event_day.toordinal() if event_day is not None and not follow_up else 0
+        self._qdate = published_at.date().toordinal()
         self._qtime = _days(published_at)
         self._qnames = {term for term, count in terms.items() if count > 0 and term.startswith(ENTITY_PREFIX)}
         t = _days(published_at)
@@ -451,8 +460,10 @@ class IncidentIndex:
                 self._incident_country.append(self._country_id(m.country))
                 self._incident_start.append(_days(m.published_at))
                 self._incident_day.append(m.published_at.date().toordinal())
+                self._incident_day_stated.append(False)
             if m.event_day is not None:
                 self._incident_day[incident] = min(self._incident_day[incident], m.event_day.toordinal())
+                self._incident_day_stated[incident] = True
             self._incident_members[incident].append(len(self._keys))
             self._rows[m.key] = len(self._keys)
             self._keys.append(m.key)
@@ -746,7 +757,12 @@ class IncidentIndex:
         if s.new_day_gap_days > 0 and self._qday:
             for j in np.flatnonzero(scores >= s.threshold).tolist():
                 incident = int(incidents[j if rows is None else int(rows[j])])
-                if abs(self._qday - self._incident_day[incident]) >= s.new_day_gap_days:
+                if self._qdate - self._incident_day[incident] > _WEEK_DAYS:
+                    continue  # a weekday of the article's week cannot name the incident's day
+                apart = self._qday - self._incident_day[incident]
+                if not self._incident_day_stated[incident]:
+                    apart = max(apart, 0)  # its event came on or before its first report: only later is apart
+                if abs(apart) >= s.new_day_gap_days:
                     scores[j] = 0.0  # the article dates its event to another night than the incident's
         if s.conflict_penalty >= 1.0 or s.lexical_weight <= 0.0:
             return scores

@@ -110,3 +110,24 @@ def test_a_report_naming_no_day_is_judged_on_its_words_alone() -> None:
              StreamItem("later", T0 + timedelta(days=2), "Drones seen over air base", text, DRONE, country="Denmark")]
     first, later = _assign(items)
     assert later == first
+
+
+def test_a_weekday_cannot_name_a_day_older_than_a_week_so_older_incidents_are_not_kept_out() -> None:
+    """Ten days on, "on Friday evening" names a day of the article's own week, not the incident's: the stated day
+    says nothing about an older incident, and the words decide."""
+    text = "Drones were seen over the air base for several hours, police said, and flights were diverted."
+    items = [StreamItem("old", T0, "Drones seen over air base", text, DRONE, country="Denmark", event_day=T0.date()),
+             StreamItem("later", T0 + timedelta(days=10), "Drones seen over air base", text, DRONE,
+                        country="Denmark", event_day=T0.date() + timedelta(days=9))]
+    first, later = _assign(items, decay_floor=1.0, lexical_decay_floor=1.0)
+    assert later == first
+
+
+def test_a_later_stage_dates_the_stage_not_the_event() -> None:
+    """An arrest reported three days on, "early on Friday", still belongs to the incident it follows."""
+    items = [StreamItem("a", T0, FIRST, FIRST_TEXT, DRONE, country="Poland", event_day=T0.date()),
+             StreamItem("b", T0 + timedelta(days=3), "Man charged over Wyryki drone debris", EXAMINED, DRONE,
+                        country="Poland", event_day=T0.date() + timedelta(days=3))]
+    later_stage = load_topic(SHIPPED_TOPIC).later_stage
+    first, later = [r.incident_id for r in assign_stream(build_index(SETTINGS, DocFreq(), []), items, later_stage)]
+    assert later == first
