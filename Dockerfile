@@ -17,17 +17,18 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY pipeline/ pipeline/
 COPY warehouse/ warehouse/
 COPY flows/ flows/
-COPY config/ config/
-RUN pip install -c constraints.txt .
+# The default config, the feed list, the topic and the demo corpus are package data (pipeline/defaults/),
+# installed into site-packages with the code: the sources are not needed after this.
+RUN pip install -c constraints.txt . && rm -rf pipeline warehouse flows build *.egg-info
 
-# The installed package looks for its shipped topic file next to itself (site-packages);
-# point it at the copy under /app/config instead.
-ENV NEWSWATCH_TOPIC__PATH=/app/config/topics/airspace_violations.toml
+# The compose service's settings, read after the shipped defaults (config/local.toml in the working directory).
+COPY config/docker.toml config/local.toml
 
-# Run as a non-root user; /app/data (the DuckDB warehouse, a named volume in compose) belongs to it.
+# Run as a non-root user; /app/data (the DuckDB warehouse, a named volume in compose) and /app/out (where
+# `newswatch demo` writes its digest; its warehouse goes to /app/data/demo.duckdb) belong to it.
 RUN useradd --create-home --uid 10001 newswatch \
-    && mkdir -p /app/data \
-    && chown newswatch:newswatch /app/data
+    && mkdir -p /app/data /app/out \
+    && chown newswatch:newswatch /app/data /app/out
 USER newswatch
 
 ENTRYPOINT ["newswatch"]

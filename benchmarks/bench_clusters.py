@@ -31,7 +31,7 @@ from pipeline.eventday import stated_day  # noqa: E402
 from pipeline.incidents import ClusterSettings, IncidentIndex, Member  # noqa: E402
 from pipeline.lexical import DocFreq, extract_terms, is_follow_up  # noqa: E402
 from pipeline.scoring import score_clusters, score_first_story  # noqa: E402
-from pipeline.settings import SHIPPED_TOPIC  # noqa: E402
+from pipeline.defaults import SHIPPED_TOPIC  # noqa: E402
 from pipeline.topics import load_topic  # noqa: E402
 
 # The later-stage words (arrest, trial, verdict) of the shipped topic file: generic news vocabulary.

@@ -4,7 +4,7 @@ shipped classifier (trained on all of them) for comparison. Runs the project's o
 `newswatch eval`) in subprocesses; talks only to the loopback corpus server.
 
 Usage: python benchmarks/bench_loco.py [CORPUS_DIR ...] [--out results.json]
-Default corpora: tests/data/corpus/{dev,dev-late2025,dev-winter2024}.
+Default corpora: pipeline/defaults/corpus/dev (the demo's) and tests/data/corpus/{dev-late2025,dev-winter2024}.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT = [ROOT / "tests" / "data" / "corpus" / name for name in ("dev", "dev-late2025", "dev-winter2024")]
+DEFAULT = [ROOT / "pipeline" / "defaults" / "corpus" / "dev",
+           *(ROOT / "tests" / "data" / "corpus" / name for name in ("dev-late2025", "dev-winter2024"))]
 
 
 def _cli(args: list[str], env: dict[str, str] | None = None) -> str:

@@ -30,7 +30,7 @@ from warehouse import store  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES_DOC = ROOT / "docs" / "queries.md"
-CORPUS = ROOT / "tests" / "data" / "corpus" / "dev"
+CORPUS = ROOT / "pipeline" / "defaults" / "corpus" / "dev"
 # The same pattern as tests/test_queries.py, so the benchmark times exactly what the doc shows
 # (tests/test_bench_warehouse.py checks that both find the same queries).
 QUERY_PATTERN = re.compile(r"^### (.+?)\n```sql\n(.*?)```", re.S | re.M)
@@ -58,7 +58,7 @@ def read_queries(doc: Path = QUERIES_DOC) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- text pools from the bundled dev corpus
 
 def _text_pools() -> tuple[list[str], list[str], list[bytes]]:
-    """Paragraphs, titles and zlib-compressed pages of the dev corpus (tests/data/corpus/dev), used as filler."""
+    """Paragraphs, titles and zlib-compressed pages of the dev corpus (pipeline/defaults/corpus/dev), used as filler."""
     paragraphs: list[str] = []
     pages: list[bytes] = []
     for page in sorted((CORPUS / "site").rglob("*.html")):

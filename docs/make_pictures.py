@@ -3,7 +3,7 @@
     .venv/bin/python docs/make_pictures.py           # runs `newswatch demo` first (about two minutes)
     .venv/bin/python docs/make_pictures.py --keep    # reuses the demo warehouse of the last run
 
-The digest is the one of the demo's busiest day (as `newswatch demo` writes it, in config/demo.toml's
+The digest is the one of the demo's busiest day (as `newswatch demo` writes it, in pipeline/defaults/demo.toml's
 digest.timezone); the alert is the e-mail of that day's first new incident. Both are rendered by the same code
 that mails them, served on 127.0.0.1 and screenshot 900 px wide at their full height.
 """
@@ -26,7 +26,7 @@ from pipeline.digest import render_html  # noqa: E402
 from tests.chromium import find_chromium, measure, screenshot, serve_directory  # noqa: E402
 from warehouse import store  # noqa: E402
 
-DEMO_CONFIG = ROOT / "config" / "demo.toml"
+DEMO_CONFIG = ROOT / "pipeline" / "defaults" / "demo.toml"
 WIDTH = 900
 
 

@@ -3,7 +3,8 @@ Composition only. Library errors (NewswatchError) and the environment's (OSError
 and a non-zero exit; programming errors keep their traceback. Quiet by default: alerts, failures and one summary;
 `-v` adds per-stage progress and Prefect's own log lines. The commands live beside it, by audience:
 cli_service (run, serve, deploy, deliver, digest), cli_analyst (sql, incidents, alerts, incident, mute),
-cli_feeds, cli_export, cli_status, cli_config, cli_eval (eval, cluster-file, eval-clusters), cli_topic, cli_demo."""
+cli_feeds, cli_export, cli_status, cli_config, cli_eval (eval, cluster-file, eval-clusters), cli_topic,
+cli_demo."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from typing import Any, TypeVar
 
 import click
 
+from pipeline.defaults import DEFAULT_CONFIG
 from pipeline.errors import NewswatchError
-from pipeline.settings import PROJECT_ROOT, Settings, load_settings
+from pipeline.settings import Settings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -119,13 +121,11 @@ def handle_errors(fn: F | None = None, *, exit_code: int = 1) -> Any:
 
 
 def default_config_paths() -> list[Path]:
-    """config/newswatch.toml (+ config/local.toml) in the working directory, else the shipped one."""
-    for base in (Path.cwd() / "config", PROJECT_ROOT / "config"):
-        main = base / "newswatch.toml"
-        if main.exists():
-            local = base / "local.toml"
-            return [main, local] if local.exists() else [main]
-    return []
+    """config/newswatch.toml in the working directory, else the shipped default config (which includes the
+    shipped feeds.toml); then config/local.toml in the working directory when there is one."""
+    here = Path.cwd() / "config"
+    main, local = here / "newswatch.toml", here / "local.toml"
+    return [main if main.exists() else DEFAULT_CONFIG, *([local] if local.exists() else [])]
 
 
 def config_paths(config: Sequence[str]) -> list[Path]:
@@ -143,8 +143,8 @@ def settings_from(config: Sequence[str], overrides: dict[str, Any] | None = None
 
 config_option = click.option(
     "--config", "-c", "config", multiple=True, type=click.Path(dir_okay=False),
-    help="TOML config file (repeatable; later files override earlier). Default: config/newswatch.toml "
-         "(+ config/local.toml), or $NEWSWATCH_CONFIG.",
+    help="TOML config file (repeatable; later files override earlier). Default: $NEWSWATCH_CONFIG, else "
+         "config/newswatch.toml in the working directory or the shipped defaults, + config/local.toml if present.",
 )
 
 

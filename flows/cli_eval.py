@@ -92,8 +92,8 @@ def eval_corpus(config: tuple[str, ...], corpus_dirs_: tuple[Path, ...], list_fi
 
     \b
     Examples:
-      newswatch eval tests/data/corpus/dev
-      newswatch eval tests/data/corpus/dev tests/data/corpus/dev-late2025 tests/data/corpus/dev-winter2024 -v
+      newswatch eval pipeline/defaults/corpus/dev
+      newswatch eval pipeline/defaults/corpus/dev tests/data/corpus/dev-late2025 tests/data/corpus/dev-winter2024 -v
       newswatch eval --list corpora.txt --json
     """
     quiet_prefect()

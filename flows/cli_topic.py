@@ -16,7 +16,7 @@ def topic_group() -> None:
 
     \b
     Example:
-      newswatch topic train --corpus tests/data/corpus/dev
+      newswatch topic train --corpus pipeline/defaults/corpus/dev
     """
 
 
@@ -41,8 +41,8 @@ def topic_train(config: tuple[str, ...], corpora: tuple[Path, ...], l2: float, o
 
     \b
     Examples:
-      newswatch topic train --corpus tests/data/corpus/dev --corpus tests/data/corpus/dev-late2025
-      newswatch topic train --corpus tests/data/corpus/dev --out /tmp/fold.classifier.json
+      newswatch topic train --corpus pipeline/defaults/corpus/dev --corpus tests/data/corpus/dev-late2025
+      newswatch topic train --corpus pipeline/defaults/corpus/dev --out /tmp/fold.classifier.json
     """
     from flows import resources
     from pipeline.training import corpus_examples, fit_classifier, topic_examples

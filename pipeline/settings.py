@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
+from pipeline.defaults import SHIPPED_TOPIC
 from pipeline.errors import ConfigInvalid
 from pipeline.incidents import ClusterSettings
 from pipeline.proxies import NO_PROXY_VALUE, parse_proxy
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_TOPIC = PROJECT_ROOT / "config" / "topics" / "airspace_violations.toml"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the directory holding the pipeline/flows/warehouse packages
 ENV_PREFIX = "NEWSWATCH_"
 # Secrets are read from the environment only; a TOML file that sets one is refused.
 SECRET_KEYS = {("smtp", "password"), ("webhook", "secret")}

@@ -19,9 +19,9 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from flows.corpus_server import CorpusServer  # noqa: E402
-from pipeline.settings import PROJECT_ROOT, Settings, load_settings  # noqa: E402
+from pipeline.defaults import DEMO_CORPUS as CORPUS  # noqa: E402
+from pipeline.settings import Settings, load_settings  # noqa: E402
 
-CORPUS = PROJECT_ROOT / "tests" / "data" / "corpus" / "dev"
 PROXY_VARIABLES = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
 
 

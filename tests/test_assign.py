@@ -9,7 +9,7 @@ import numpy as np
 from pipeline.assign import StreamItem, assign_stream, build_index
 from pipeline.incidents import ClusterSettings
 from pipeline.lexical import DocFreq
-from pipeline.settings import SHIPPED_TOPIC
+from pipeline.defaults import SHIPPED_TOPIC
 from pipeline.topics import load_topic
 
 T0 = datetime(2025, 9, 10, 4, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from flows.corpus_server import CorpusServer
-from pipeline.settings import PROJECT_ROOT
+from tests.conftest import CORPUS
 from warehouse import store
 
 pytestmark = pytest.mark.slow  # the matrix runs cycles through Prefect's test server (and 60+ CLI processes)
@@ -99,7 +99,7 @@ def _matrix(tmp: Path, corpus_url: str, held: Path) -> list[Case]:
         ["mute", "x"], ["incident", "dismiss", "x", "--reason", "r"], ["incident", "merge", "a", "b"],
         ["incident", "split", "a", "--articles", "https://example.org/a"],
         ["incident", "add", "--title", "t", "--date", "2025-01-01"], ["serve", "--max-cycles", "1"],
-        ["demo"], ["eval", str(PROJECT_ROOT / "tests" / "data" / "corpus" / "dev")],
+        ["demo"], ["eval", str(CORPUS)],
         ["cluster-file", str(gold), "-o", str(tmp / "clusters.jsonl")],
         ["export", "v_incidents", "-o", str(tmp / "incidents.parquet")],
     ]

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
-from pipeline.settings import PROJECT_ROOT
+from pipeline.defaults import DEMO_CONFIG
 
 pytestmark = pytest.mark.slow  # registers deployments on Prefect's test server
 
@@ -20,7 +20,7 @@ def test_deploy_registers_the_cycle_with_concurrency_limit_1(monkeypatch: pytest
     monkeypatch.setenv("PREFECT_API_URL", str(PREFECT_API_URL.value()))
     with get_client(sync_client=True) as client:
         client.create_work_pool(WorkPoolCreate(name="nw-test", type="process"), overwrite=True)
-    config = str(PROJECT_ROOT / "config" / "demo.toml")
+    config = str(DEMO_CONFIG)
     result = CliRunner().invoke(main, ["deploy", "--pool", "nw-test", "-c", config], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert "newswatch-cycle registered on pool nw-test" in result.output

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from pipeline.defaults import SHIPPED_TOPIC
 from pipeline.entities import extract_entities
 from pipeline.topics import Topic, load_topic
 
-TOPIC_FILE = Path(__file__).resolve().parents[1] / "config" / "topics" / "airspace_violations.toml"
+TOPIC_FILE = SHIPPED_TOPIC
 
 
 @pytest.fixture(scope="module")

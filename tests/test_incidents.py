@@ -11,7 +11,7 @@ from pipeline.assign import build_index
 from pipeline.incidents import Assignment, ClusterSettings, IncidentIndex, Member
 from pipeline.lexical import ENTITY_PREFIX, DocFreq, extract_terms
 from pipeline.lexical import is_follow_up as lexical_is_follow_up
-from pipeline.settings import SHIPPED_TOPIC
+from pipeline.defaults import SHIPPED_TOPIC
 from pipeline.topics import load_topic
 
 T0 = datetime(2025, 9, 10, 4, 0, tzinfo=UTC)

@@ -111,13 +111,14 @@ def test_alert_times_are_in_the_desk_time_zone_with_utc_beside() -> None:
 
 
 def test_the_readme_five_line_email_setup_mails_the_desk_alerts_and_digests(tmp_path: Path) -> None:
+    from pipeline.defaults import DEFAULT_CONFIG
     from pipeline.settings import PROJECT_ROOT, load_settings
 
     readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
     block = readme.split("### Alerts and the daily digest by e-mail")[1].split("```toml\n")[1].split("```")[0]
     assert len(block.strip().splitlines()) == 5
     (tmp_path / "local.toml").write_text(block, encoding="utf-8")
-    s = load_settings([PROJECT_ROOT / "config" / "newswatch.toml", tmp_path / "local.toml"],
+    s = load_settings([DEFAULT_CONFIG, tmp_path / "local.toml"],
                       environ={"NEWSWATCH_SMTP__PASSWORD": "secret"})
     [desk] = [c for c in s.alerts.channels if c.type == "email"]
     assert desk.to == ["desk@example.org"] and desk.digest and s.smtp.host == "smtp.example.org"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pipeline.relevance import ReportClassifier, judge_article, load_classifier, train_classifier
-from pipeline.settings import SHIPPED_TOPIC
+from pipeline.defaults import SHIPPED_TOPIC
 from pipeline.topics import load_topic
 
 SHIPPED_CLASSIFIER = SHIPPED_TOPIC.with_name(SHIPPED_TOPIC.stem + ".classifier.json")

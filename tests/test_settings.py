@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.defaults import DEFAULT_CONFIG, DEMO_CONFIG
 from pipeline.errors import ConfigInvalid
 from pipeline.settings import PROJECT_ROOT, Settings, load_settings
 
@@ -80,16 +81,18 @@ def test_duplicate_feed_names_are_refused(tmp_path: Path) -> None:
 
 
 def test_the_shipped_configs_load_in_a_clean_environment() -> None:
-    s = load_settings([PROJECT_ROOT / "config" / "newswatch.toml"], environ={})
+    s = load_settings([DEFAULT_CONFIG], environ={})
     assert len(s.feeds) >= 10 and all(f.url.startswith("https://") for f in s.feeds)
     assert Path(s.topic.path).is_file()
-    load_settings([PROJECT_ROOT / "config" / "demo.toml"], environ={})
-    docker = load_settings([PROJECT_ROOT / "config" / "docker.toml"], environ={})
+    load_settings([DEMO_CONFIG], environ={})
+    # the image's config/local.toml, read after the shipped defaults (Dockerfile)
+    docker = load_settings([DEFAULT_CONFIG, PROJECT_ROOT / "config" / "docker.toml"], environ={})
+    assert len(docker.feeds) == len(s.feeds) and docker.warehouse.path.startswith("/app/data/")
     assert {c.type for c in docker.alerts.channels} == {"log", "email"}
 
 
 def test_every_setting_is_described_and_shown_in_the_shipped_config() -> None:
-    shipped = (PROJECT_ROOT / "config" / "newswatch.toml").read_text(encoding="utf-8")
+    shipped = DEFAULT_CONFIG.read_text(encoding="utf-8")
     for section_name, section in Settings.model_fields.items():
         if section_name in ("feeds", "cluster", "include"):
             continue

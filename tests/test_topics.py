@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from pipeline.defaults import SHIPPED_TOPIC
 from pipeline.topics import compile_cue, cue_literal, fold_text, load_topic, parse_topic
 
-TOPIC_FILE = Path(__file__).resolve().parents[1] / "config" / "topics" / "airspace_violations.toml"
+TOPIC_FILE = SHIPPED_TOPIC
 
 
 def _raw() -> dict[str, Any]:
@@ -79,7 +80,7 @@ def test_cues_match_whole_words_across_accents_and_endings() -> None:
 
 def test_cue_precheck_never_changes_what_matches() -> None:
     """Every cue of the shipped topic finds exactly what its regex finds, with or without the substring pre-check."""
-    topic = load_topic(Path(__file__).resolve().parent.parent / "config" / "topics" / "airspace_violations.toml")
+    topic = load_topic(SHIPPED_TOPIC)
     texts = [fold_text(t) for t in (
         "Russian drones violated Polish airspace overnight; F-35s scrambled over Rzeszów",
         "Drony naruszyły polską przestrzeń powietrzną", "Unexplained lights halt runway at the airport",
