@@ -3,7 +3,7 @@ Composition only. Library errors (NewswatchError) and the environment's (OSError
 and a non-zero exit; programming errors keep their traceback. Quiet by default: alerts, failures and one summary;
 `-v` adds per-stage progress and Prefect's own log lines. The commands live beside it, by audience:
 cli_service (run, serve, deploy, deliver, digest), cli_analyst (sql, incidents, alerts, incident, mute),
-cli_feeds, cli_export, cli_status, cli_config, cli_eval (eval, cluster-file, eval-clusters), cli_topic,
+cli_feeds, cli_export, cli_status, cli_config, cli_init, cli_eval (eval, cluster-file, eval-clusters), cli_topic,
 cli_demo."""
 
 from __future__ import annotations
@@ -231,6 +231,7 @@ from flows import (
     cli_eval,  # noqa: E402,F401
     cli_export,  # noqa: E402,F401
     cli_feeds,  # noqa: E402,F401
+    cli_init,  # noqa: E402,F401
     cli_service,  # noqa: E402,F401
     cli_status,  # noqa: E402,F401
     cli_topic,  # noqa: E402,F401
