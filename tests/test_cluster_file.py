@@ -45,6 +45,7 @@ def test_a_record_with_a_bad_date_is_one_error_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # cluster-file embeds the records with the model
 def test_cluster_file_then_eval_clusters_scores_its_own_clustering(tmp_path: Path) -> None:
     records = tmp_path / "records.jsonl"
     records.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
