@@ -274,12 +274,15 @@ class Timers:
 
 @contextlib.contextmanager
 def instrument(timers: Timers, all_relevant: bool) -> Iterator[None]:
-    """Patch module attributes the cycle looks up at call time (restored afterwards): every warehouse.store
-    function (reads + writes + open/close of the file = 'store'), extraction, the two embedders, and with
-    `all_relevant` the judge's verdict (the judge still runs)."""
+    """Patch module attributes the cycle looks up at call time (restored afterwards): every public function of
+    the warehouse modules (reads + writes + open/close of the file = 'store'), extraction, the two embedders, and
+    with `all_relevant` the judge's verdict (the judge still runs)."""
+    import importlib
+    import pkgutil
+
+    import warehouse
     from flows import cycle
     from pipeline.embed import E5_SMALL
-    from warehouse import store
 
     saved: list[tuple[Any, str, Any]] = []
 
@@ -287,7 +290,8 @@ def instrument(timers: Timers, all_relevant: bool) -> Iterator[None]:
         saved.append((obj, name, getattr(obj, name)))
         setattr(obj, name, new)
 
-    for name in dir(store):
+    modules = [importlib.import_module(f"warehouse.{m.name}") for m in pkgutil.iter_modules(warehouse.__path__)]
+    for store, name in [(mod, name) for mod in modules for name in dir(mod)]:
         fn = getattr(store, name)
         if name.startswith("_") or not callable(fn) or getattr(fn, "__module__", "") != store.__name__:
             continue
@@ -300,20 +304,20 @@ def instrument(timers: Timers, all_relevant: bool) -> Iterator[None]:
                 cm = _orig(*args, **kwargs)
                 con = cm.__enter__()
                 timers.add("store", time.perf_counter() - t0)
-                timers.add("store.open_warehouse", time.perf_counter() - t0)
+                timers.add("warehouse.connection.open_warehouse", time.perf_counter() - t0)
                 try:
                     yield con
                 finally:
                     t1 = time.perf_counter()
                     cm.__exit__(None, None, None)
                     timers.add("store", time.perf_counter() - t1)
-                    timers.add("store.open_warehouse", time.perf_counter() - t1)
+                    timers.add("warehouse.connection.open_warehouse", time.perf_counter() - t1)
 
             patch(store, name, timed_open)
         elif name in ("transaction", "connect"):
             continue  # inside open_warehouse / the timed functions already
         else:
-            patch(store, name, timers.wrap("store", timers.wrap(f"store.{name}", fn)))
+            patch(store, name, timers.wrap("store", timers.wrap(f"{store.__name__}.{name}", fn)))
     patch(cycle, "extract_article", timers.wrap("extract_cpu_threads", cycle.extract_article))
 
     original_embed_pending = cycle._embed_pending
@@ -457,10 +461,10 @@ def task_run_seconds(flow_run_id: Any, expected: Sequence[str], timeout_seconds:
 
 def stored_texts(settings: Any, lead_words: int, embedded_by: str | None = None) -> list[str]:
     """The embedding texts of the stored articles (only those holding a vector of model `embedded_by`)."""
+    import warehouse.connection
     from pipeline.embed import embedding_text
-    from warehouse import store
 
-    with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
+    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
         rows = con.execute("SELECT title, text FROM articles a WHERE retry_at IS NULL AND (?::VARCHAR IS NULL OR "
                            "EXISTS (SELECT 1 FROM embeddings e WHERE e.article_id = a.article_id AND e.model = ?)) "
                            "ORDER BY published_at, article_id", [embedded_by, embedded_by]).fetchall()
@@ -742,9 +746,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from pipeline.extract import extract_article
 
         extract_article("http://127.0.0.1/x.html", page_html(articles[0], "warm-up"), "text/html")  # first call ~0.5 s
-        from warehouse import store
+        import warehouse.connection
 
-        with store.open_warehouse(tmpdir / "empty.duckdb"):
+        with warehouse.connection.open_warehouse(tmpdir / "empty.duckdb"):
             pass  # an empty warehouse (migrations only): the fixed part of the file size
         result["empty_warehouse_bytes"] = db_bytes(tmpdir / "empty.duckdb")
         if not args.no_prefect:

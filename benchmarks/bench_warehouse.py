@@ -26,7 +26,7 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from warehouse import store  # noqa: E402
+import warehouse.connection  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES_DOC = ROOT / "docs" / "queries.md"
@@ -93,7 +93,7 @@ def build(path: Path, *, articles: int, feeds: int, relevant_share: float, vecto
     paragraphs, titles, pages = _text_pools()
     timings: dict[str, float] = {}
     t_start = time.perf_counter()
-    con = store.connect(path)  # read-write: applies warehouse/migrations/*.sql, exactly as the pipeline does
+    con = warehouse.connection.connect(path)  # read-write: applies warehouse/migrations/*.sql, exactly as the pipeline does
     migrated = [r[0] for r in con.execute("SELECT name FROM schema_migrations ORDER BY version").fetchall()]
     con.execute(f"SET threads = {int(threads)}")
     con.execute("SET memory_limit = ?", [memory_limit])
@@ -365,7 +365,7 @@ def measure(path: Path, *, reps: int, threads: int) -> list[dict[str, Any]]:
     plan = [(title, sql, "docs/queries.md") for title, sql in read_queries()]
     plan += [(label, sql, "extra") for label, sql in EXTRA_QUERIES]
     plan += [(f"{view}: full scan", f"SELECT * FROM {view}", "view scan") for view in VIEWS]
-    con = store.connect(path, read_only=True)
+    con = warehouse.connection.connect(path, read_only=True)
     con.execute(f"SET threads = {int(threads)}")
     results = []
     try:
@@ -405,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out: Path = args.out or ROOT / "benchmarks" / "results" / f"{dt.date.today().isoformat()}-warehouse.json"
 
     if args.reuse and db.exists():
-        store.connect(db).close()  # applies any migration newer than the file
+        warehouse.connection.connect(db).close()  # applies any migration newer than the file
         built: dict[str, Any] = {"reused": True}
         print(f"reusing {db}", flush=True)
     else:

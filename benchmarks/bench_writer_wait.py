@@ -58,11 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
+    import warehouse.connection
+    import warehouse.feeds
     from flows import resources
     from flows.cycle import run_cycle
     from pipeline.models import FeedSource
     from pipeline.settings import load_settings
-    from warehouse import store
 
     articles = make_stream(read_texts(args.data), args.feeds, args.items)
     result: dict[str, Any] = {"date": date.today().isoformat(), "command": " ".join(["python", *sys.argv]),
@@ -79,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                           + "".join(f'[[feeds]]\nname = "{n}"\nurl = "{u}"\n' for n, u in feeds), encoding="utf-8")
         settings = load_settings([config], environ={})
         resources.classifier(settings.topic.classifier_path, settings.embed.model)
-        with store.open_warehouse(wh) as con:  # the feeds are known, as after any earlier cycle
-            store.upsert_feeds(con, [FeedSource(n, u) for n, u in feeds])
+        with warehouse.connection.open_warehouse(wh) as con:  # the feeds are known, as after any earlier cycle
+            warehouse.feeds.upsert_feeds(con, [FeedSource(n, u) for n, u in feeds])
         target = feeds[0][0]
         idle = [writer(config, target, unmute=bool(i % 2))[0] for i in range(4)]  # no cycle: start-up alone
         result["idle_call_s"] = idle

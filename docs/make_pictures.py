@@ -19,12 +19,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import warehouse.connection  # noqa: E402
+import warehouse.outbox  # noqa: E402
+import warehouse.queries  # noqa: E402
 from flows.cli import settings_from  # noqa: E402
 from flows.deliver import read_day_digest  # noqa: E402
 from pipeline.alerts import render_alert_html  # noqa: E402
 from pipeline.digest import render_html  # noqa: E402
 from tests.chromium import find_chromium, measure, screenshot, serve_directory  # noqa: E402
-from warehouse import store  # noqa: E402
 
 DEMO_CONFIG = ROOT / "pipeline" / "defaults" / "demo.toml"
 WIDTH = 900
@@ -32,7 +34,7 @@ WIDTH = 900
 
 def busiest_day(con: object) -> object:
     """The day `newswatch demo` writes the digest of (the same query)."""
-    _, rows = store.query(con, "SELECT CAST(published_at AS DATE) AS d, count(*) FROM v_articles "  # type: ignore[arg-type]
+    _, rows = warehouse.queries.query(con, "SELECT CAST(published_at AS DATE) AS d, count(*) FROM v_articles "  # type: ignore[arg-type]
                                "WHERE relevant GROUP BY d ORDER BY count(*) DESC, d LIMIT 1")
     return rows[0][0]
 
@@ -48,11 +50,11 @@ def main() -> int:
     settings = settings_from([str(DEMO_CONFIG)])
     if not args.keep or not Path(settings.warehouse.path).exists():
         subprocess.run([sys.executable, "-m", "flows", "demo"], cwd=ROOT, check=True)
-    with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
+    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
         day = busiest_day(con)
         data = read_day_digest(con, settings, day)  # type: ignore[arg-type]
         first = data.new_incidents[0].incident_id
-        detail = next(d for d in store.read_alert_details(con) if d.alert.incident_id == first)
+        detail = next(d for d in warehouse.outbox.read_alert_details(con) if d.alert.incident_id == first)
     pages = {"digest": render_html(data), "alert": render_alert_html(detail, settings.digest.timezone)}
     with tempfile.TemporaryDirectory(prefix="newswatch-pictures-") as tmp, serve_directory(Path(tmp)) as base:
         for name, html in pages.items():

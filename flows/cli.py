@@ -193,30 +193,31 @@ by_option = click.option("--by", default=None, help="Who is acting (default: $NE
 def writable(config: tuple[str, ...], create: bool = False):  # type: ignore[no-untyped-def]
     """The settings and the live warehouse for a CLI writer. Created only with `create` (adding feeds before the
     first cycle); otherwise a mistyped config or warehouse path must not leave an empty warehouse behind."""
-    from warehouse import store
+    import warehouse.connection
 
     settings = settings_from(config)
-    return settings, store.open_warehouse(settings.warehouse.path, create=create,
+    return settings, warehouse.connection.open_warehouse(settings.warehouse.path, create=create,
                                           busy_timeout_seconds=settings.warehouse.busy_timeout_seconds)
 
 
 def republish(settings: Settings, con: Any) -> None:
     """After a CLI writer's change: the analysts' snapshot shows it."""
-    from warehouse import store
+    import warehouse.queries
 
-    store.publish_snapshot(con, settings.warehouse.path)
+    warehouse.queries.publish_snapshot(con, settings.warehouse.path)
 
 
 def analyst_warehouse(settings: Settings, live: bool = False) -> Any:
     """A sandboxed connection (read-only, no other file, configuration locked) to the read-only snapshot published
     after every cycle (never blocks the writer), or to the live file with `live` (waits while a cycle writes; an
     open reader makes the writer wait too)."""
-    from warehouse import store
+    import warehouse.connection
+    import warehouse.paths
 
     path = Path(settings.warehouse.path)
-    snapshot = store.snapshot_path(path)
+    snapshot = warehouse.paths.snapshot_path(path)
     source = path if live or not snapshot.exists() else snapshot
-    return store.open_warehouse(source, sandboxed=True, busy_timeout_seconds=settings.warehouse.busy_timeout_seconds)
+    return warehouse.connection.open_warehouse(source, sandboxed=True, busy_timeout_seconds=settings.warehouse.busy_timeout_seconds)
 
 
 live_option = click.option("--live", is_flag=True,

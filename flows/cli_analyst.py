@@ -1,6 +1,6 @@
 """Analyst commands of the CLI: `newswatch sql`, `incidents`, `alerts` (reading the warehouse) and the feedback
 that later cycles respect: `incident dismiss/merge/split/add`, `mute`. Composition only: the reads and writes are
-warehouse/store.py's, the known incident's vector and terms pipeline/clustering.py's."""
+warehouse/'s (queries, incidents, feeds), the known incident's vector and terms pipeline/clustering.py's."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def sql(config: tuple[str, ...], query: str | None, file: str | None, fmt: str, 
       newswatch sql --format csv -f report.sql > report.csv
       echo "select 1; select 2" | newswatch sql -
     """
-    from warehouse import store
+    import warehouse.queries
 
     chosen = [f for f, on in (("csv", as_csv), ("json", as_json)) if on]
     if fmt != "table":
@@ -82,7 +82,7 @@ def sql(config: tuple[str, ...], query: str | None, file: str | None, fmt: str, 
     failed = True
     with analyst_warehouse(settings_from(config), live) as con:
         try:
-            for result in store.query_script(con, script):
+            for result in warehouse.queries.query_script(con, script):
                 results.append(result)
             failed = False
         finally:
@@ -107,11 +107,11 @@ def incidents(config: tuple[str, ...], statuses: tuple[str, ...], fmt: str, live
     Example:
       newswatch incidents --status open --format csv
     """
-    from warehouse import store
+    import warehouse.queries
 
     wanted = list(INCIDENT_STATUSES) if "all" in statuses else list(statuses) or ["open", "known", "dismissed"]
     with analyst_warehouse(settings_from(config), live) as con:
-        columns, rows = store.list_incidents(con, wanted)
+        columns, rows = warehouse.queries.list_incidents(con, wanted)
     write_rows(columns, rows, fmt)
 
 
@@ -128,10 +128,10 @@ def alerts(config: tuple[str, ...], fmt: str, live: bool) -> None:
     Example:
       newswatch alerts --format json
     """
-    from warehouse import store
+    import warehouse.queries
 
     with analyst_warehouse(settings_from(config), live) as con:
-        columns, rows = store.list_alerts(con)
+        columns, rows = warehouse.queries.list_alerts(con)
     write_rows(columns, rows, fmt)
 
 
@@ -161,11 +161,11 @@ def incident_dismiss(config: tuple[str, ...], incident_id: str, reason: str, by:
     Example:
       newswatch incident dismiss inc-3f2a9c1b7d4e --reason "air show, not a violation"
     """
-    from warehouse import store
+    import warehouse.incidents
 
     settings, wh = writable(config)
     with wh as con:
-        cancelled = store.dismiss_incident(con, incident_id, reason=reason, actor=acting_as(by), at=datetime.now(UTC))
+        cancelled = warehouse.incidents.dismiss_incident(con, incident_id, reason=reason, actor=acting_as(by), at=datetime.now(UTC))
         republish(settings, con)
     click.echo(f"dismissed {incident_id}; {cancelled} pending alert(s) cancelled")
 
@@ -185,11 +185,11 @@ def incident_merge(config: tuple[str, ...], keep: str, fold: str, reason: str | 
     Example:
       newswatch incident merge inc-aaaa inc-bbbb --reason "same night, second airport"
     """
-    from warehouse import store
+    import warehouse.incidents
 
     settings, wh = writable(config)
     with wh as con:
-        moved = store.merge_incidents(con, keep, fold, reason=reason, actor=acting_as(by), at=datetime.now(UTC))
+        moved = warehouse.incidents.merge_incidents(con, keep, fold, reason=reason, actor=acting_as(by), at=datetime.now(UTC))
         republish(settings, con)
     click.echo(f"merged {fold} into {keep}: {moved} article(s) moved")
 
@@ -210,11 +210,11 @@ def incident_split(config: tuple[str, ...], incident_id: str, urls: tuple[str, .
     Example:
       newswatch incident split inc-3f2a9c1b7d4e --articles https://example.org/a.html --articles https://example.org/b.html
     """
-    from warehouse import store
+    import warehouse.incidents
 
     settings, wh = writable(config)
     with wh as con:
-        new_id = store.split_incident(con, incident_id, list(urls), reason=reason, actor=acting_as(by),
+        new_id = warehouse.incidents.split_incident(con, incident_id, list(urls), reason=reason, actor=acting_as(by),
                                       at=datetime.now(UTC))
         republish(settings, con)
     click.echo(f"split {len(urls)} article(s) of {incident_id} into {new_id}")
@@ -240,9 +240,9 @@ def incident_add(config: tuple[str, ...], title: str, when: datetime, descriptio
     Example:
       newswatch incident add --title "Drones over Rzeszow airport" --date 2025-11-02 --country Poland --intruder drones --description "Several drones seen over the airport perimeter at night; flights halted."
     """
+    import warehouse.incidents
     from flows import resources
     from pipeline.clustering import cluster_model, known_incident_features
-    from warehouse import store
 
     settings, wh = writable(config)
     engine = settings.cluster
@@ -250,7 +250,7 @@ def incident_add(config: tuple[str, ...], title: str, when: datetime, descriptio
     vector, terms = known_incident_features(emb, engine, title, description)
     at = when.replace(tzinfo=UTC)
     with wh as con:
-        incident_id = store.add_known_incident(
+        incident_id = warehouse.incidents.add_known_incident(
             con, title=title, description=description, when=at, country=country, intruder=intruder, model=emb.name,
             vector=vector, terms=terms, reason=reason, actor=acting_as(by), at=datetime.now(UTC))
         republish(settings, con)
@@ -271,10 +271,10 @@ def mute_command(config: tuple[str, ...], feed: str, unmute: bool, reason: str |
     Example:
       newswatch mute world-brief --reason "general news, too noisy"
     """
-    from warehouse import store
+    import warehouse.feeds
 
     settings, wh = writable(config)
     with wh as con:
-        store.set_feed_muted(con, feed, not unmute, reason=reason, actor=acting_as(by), at=datetime.now(UTC))
+        warehouse.feeds.set_feed_muted(con, feed, not unmute, reason=reason, actor=acting_as(by), at=datetime.now(UTC))
         republish(settings, con)
     click.echo(f"{'unmuted' if unmute else 'muted'} {feed}")

@@ -44,10 +44,12 @@ def demo(config: tuple[str, ...], corpus: Path, fresh: bool) -> None:
                    f"{settings.warehouse.path} (digest: {settings.digest.out_dir}/) under {Path.cwd()} "
                    f"(first run loads the model and starts Prefect: about a minute)...", err=True)
         run_and_report(settings)
-    from warehouse import store
+    import warehouse.connection
+    import warehouse.paths
+    import warehouse.queries
 
-    with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
-        _, rows = store.query(con, "SELECT CAST(published_at AS DATE) AS d, count(*) FROM v_articles "
+    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
+        _, rows = warehouse.queries.query(con, "SELECT CAST(published_at AS DATE) AS d, count(*) FROM v_articles "
                                    "WHERE relevant GROUP BY d ORDER BY count(*) DESC, d LIMIT 1")
     day = rows[0][0] if rows else datetime.now(UTC).date()
     html_path, text_path, _ = write_digest(settings, day, Path(settings.digest.out_dir) / f"digest-{day}.html")
@@ -57,4 +59,4 @@ def demo(config: tuple[str, ...], corpus: Path, fresh: bool) -> None:
     click.echo(f"\nDigest for {day} (the busiest day): {html_path.resolve()}\n  and as text: {text_path.resolve()}")
     click.echo(f"Warehouse: {Path(settings.warehouse.path).resolve()}\n  query it: {env}newswatch sql {cfg}"
                f"\"select title, country, intruder, source_count from v_incidents\"\n"
-               f"  or: duckdb -readonly {store.snapshot_path(settings.warehouse.path)} \"select * from v_alerts\"")
+               f"  or: duckdb -readonly {warehouse.paths.snapshot_path(settings.warehouse.path)} \"select * from v_alerts\"")

@@ -1,5 +1,5 @@
 """`newswatch export VIEW --format parquet|csv --output FILE`: one public view written to a file, the legitimate use
-of COPY ... TO, which `newswatch sql` refuses. Composition only: rows come from warehouse.store through the same
+of COPY ... TO, which `newswatch sql` refuses. Composition only: rows come from warehouse.queries through the same
 sandboxed connection as `newswatch sql`; the file is written all or nothing (flows/outfiles.py)."""
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ def export_command(config: tuple[str, ...], view: str, fmt: str, output: Path, l
     Example:
       newswatch export v_incidents --format parquet --output incidents.parquet
     """
-    from warehouse import store
+    import warehouse.queries
 
     with analyst_warehouse(settings_from(config), live) as con:
-        table = store.read_view(con, view)
+        table = warehouse.queries.read_view(con, view)
     write_table(table, output, fmt)
     click.echo(f"wrote {table.num_rows} row{'s' if table.num_rows != 1 else ''} of {view} to {output}", err=True)

@@ -1,7 +1,7 @@
 """`newswatch feeds list|add|remove|import-opml|export-opml`: manage feeds without editing files. Added feeds live
 in the warehouse (table feed_subscriptions) and every cycle reads them afresh, so the next `newswatch run` and a
 running `newswatch serve` poll them without a restart. Composition only: OPML in pipeline.opml, SQL in
-warehouse.store."""
+warehouse.feeds."""
 
 from __future__ import annotations
 
@@ -45,12 +45,12 @@ def feeds_group() -> None:
 
 def _added(settings: Settings, live: bool = False) -> list[FeedSubscription]:
     """Feeds added with these commands; none while no warehouse exists yet."""
-    from warehouse import store
+    import warehouse.feeds
 
     if not Path(settings.warehouse.path).exists():
         return []
     with analyst_warehouse(settings, live) as con:
-        return store.read_subscriptions(con)
+        return warehouse.feeds.read_subscriptions(con)
 
 
 def polled_feed_count(settings: Settings) -> int:
@@ -82,14 +82,14 @@ def feeds_list(config: tuple[str, ...], fmt: str, live: bool) -> None:
     Example:
       newswatch feeds list --format csv
     """
-    from warehouse import store
+    import warehouse.feeds
 
     settings = settings_from(config)
     added = _added(settings, live)
     health: dict[str, tuple[Any, ...]] = {}
     if Path(settings.warehouse.path).exists():
         with analyst_warehouse(settings, live) as con:
-            health = store.read_feed_health(con)
+            health = warehouse.feeds.read_feed_health(con)
     configured = {f.name for f in settings.feeds}
     rows = [(f.name, "config", None, None, f.url) for f in settings.feeds]
     rows += [(s.name, "added (shadowed by config)" if s.name in configured else "added", s.title, s.category, s.url)
@@ -134,9 +134,9 @@ def feeds_add(config: tuple[str, ...], url: str, name: str | None, title: str | 
     Example:
       newswatch feeds add https://www.example.org/rss.xml --category "News/Europe"
     """
+    import warehouse.feeds
     from pipeline.errors import NewswatchError
     from pipeline.opml import slug, unique_name
-    from warehouse import store
 
     settings = settings_from(config)
     if not url.startswith(("http://", "https://")):
@@ -152,14 +152,14 @@ def feeds_add(config: tuple[str, ...], url: str, name: str | None, title: str | 
     title = title or feed_title
     settings, wh = writable(config, create=True)  # the first feeds may come before the first run
     with wh as con:
-        names, urls = _taken(settings, store.read_subscriptions(con))
+        names, urls = _taken(settings, warehouse.feeds.read_subscriptions(con))
         if url in urls:
             raise click.ClickException(f"{url}: already a feed, named {urls[url]!r}")
         if name is not None and name in names:
             raise click.ClickException(f"--name {name!r}: already used by a feed from {names[name]}")
         feed = FeedSubscription(name or unique_name(title, url, set(names)), url, title, category,
                                 datetime.now(UTC), acting_as(by))
-        store.insert_subscriptions(con, [feed])
+        warehouse.feeds.insert_subscriptions(con, [feed])
         republish(settings, con)
     click.echo(f"added {feed.name}" + (f" ({feed.title})" if feed.title else "")
                + ": polled from the next cycle")
@@ -179,14 +179,14 @@ def feeds_remove(config: tuple[str, ...], name: str, reason: str | None, by: str
     Example:
       newswatch feeds remove example-news --reason "moved behind a paywall"
     """
-    from warehouse import store
+    import warehouse.feeds
 
     settings, wh = writable(config)
     if name in {f.name for f in settings.feeds}:
         raise click.ClickException(f"feed {name!r} comes from the TOML config: delete its [[feeds]] entry there, "
                                    f"or stop polling it with `newswatch mute {name}`")
     with wh as con:
-        if not store.delete_subscription(con, name, reason=reason, actor=acting_as(by), at=datetime.now(UTC)):
+        if not warehouse.feeds.delete_subscription(con, name, reason=reason, actor=acting_as(by), at=datetime.now(UTC)):
             raise click.ClickException(f"no added feed named {name!r} (see `newswatch feeds list`)")
         republish(settings, con)
     click.echo(f"removed {name}: not polled from the next cycle on")
@@ -216,14 +216,14 @@ def feeds_import_opml(config: tuple[str, ...], file: str, by: str | None) -> Non
     Example:
       newswatch feeds import-opml subscriptions.opml
     """
+    import warehouse.feeds
     from pipeline.opml import parse_opml, unique_name
-    from warehouse import store
 
     opml_feeds = parse_opml(_read_input(file), source=file)
     settings, wh = writable(config, create=True)  # the first feeds may come before the first run
     now, actor = datetime.now(UTC), acting_as(by)
     with wh as con:
-        names, urls = _taken(settings, store.read_subscriptions(con))
+        names, urls = _taken(settings, warehouse.feeds.read_subscriptions(con))
         new: list[FeedSubscription] = []
         skipped = 0
         for f in opml_feeds:
@@ -234,7 +234,7 @@ def feeds_import_opml(config: tuple[str, ...], file: str, by: str | None) -> Non
             names[name] = file
             urls[f.xml_url] = name
             new.append(FeedSubscription(name, f.xml_url, f.title, f.category, now, actor))
-        store.insert_subscriptions(con, new)
+        warehouse.feeds.insert_subscriptions(con, new)
         if new:
             republish(settings, con)
     click.echo(f"imported {len(new)} feeds from {file}" + (f"; {skipped} already present, skipped" if skipped else "")

@@ -115,12 +115,12 @@ def run(config: tuple[str, ...]) -> None:
 
 def write_digest(settings: Settings, day: date, out: Path) -> tuple[Path, Path, Any]:
     """Render the digest of `day` from the warehouse to OUT (.html) and the same name with .txt."""
+    import warehouse.connection
     from flows.deliver import read_day_digest
     from flows.outfiles import save_file
     from pipeline.digest import render_html, render_text
-    from warehouse import store
 
-    with store.open_warehouse(settings.warehouse.path, read_only=True,
+    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True,
                               busy_timeout_seconds=settings.warehouse.busy_timeout_seconds) as con:
         data = read_day_digest(con, settings, day)
     out.parent.mkdir(parents=True, exist_ok=True)

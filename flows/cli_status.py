@@ -1,5 +1,5 @@
 """`newswatch status`: the service's health for people, cron and systemd. Composition only: the facts come from
-the warehouse (warehouse/store.py), the verdict from pipeline/health.py."""
+the warehouse (warehouse/cycles.py), the verdict from pipeline/health.py."""
 
 from __future__ import annotations
 
@@ -26,28 +26,30 @@ def _iso(value: Any) -> Any:
 
 def read_status(config: tuple[str, ...], max_age_minutes: float | None) -> dict[str, Any]:
     """Everything `status` shows, as plain data (the JSON output)."""
-    from warehouse import store
+    import warehouse.connection
+    import warehouse.cycles
+    import warehouse.paths
 
     settings = settings_from(config)
     path = Path(settings.warehouse.path)
-    snapshot = store.snapshot_path(path)
+    snapshot = warehouse.paths.snapshot_path(path)
     if not path.is_file():
         raise CommandFailed(f"no warehouse at {path} (check warehouse.path; `newswatch run` or `newswatch demo` "
                             "creates it)", EXIT_CODES[DOWN])
     source, note = path, None
     with ExitStack() as stack:
         try:
-            con = stack.enter_context(store.open_warehouse(path, read_only=True,
+            con = stack.enter_context(warehouse.connection.open_warehouse(path, read_only=True,
                                                            busy_timeout_seconds=LIVE_WAIT_SECONDS))
         except WarehouseBusy:
             if not snapshot.is_file():
                 raise
             source, note = snapshot, "the live warehouse is held by a running cycle: figures from the snapshot"
-            con = stack.enter_context(store.open_warehouse(snapshot, read_only=True,
+            con = stack.enter_context(warehouse.connection.open_warehouse(snapshot, read_only=True,
                                                            busy_timeout_seconds=LIVE_WAIT_SECONDS))
-        last = store.read_last_cycle(con)
-        feeds = store.read_health_of_feeds(con)
-        backlog = store.read_outbox_backlog(con)
+        last = warehouse.cycles.read_last_cycle(con)
+        feeds = warehouse.cycles.read_health_of_feeds(con)
+        backlog = warehouse.cycles.read_outbox_backlog(con)
     now = datetime.now(UTC)
     verdict = service_status(
         now=now, last_cycle=last, feeds=feeds, oldest_pending_alert_at=backlog.oldest_pending_alert_at,

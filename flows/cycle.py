@@ -23,6 +23,14 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import SyncClientContext
 from prefect.utilities.annotations import quote
 
+import warehouse.articles
+import warehouse.connection
+import warehouse.cycles
+import warehouse.feeds
+import warehouse.incidents
+import warehouse.outbox
+import warehouse.paths
+import warehouse.queries
 from flows import resources
 from flows.deliver import deliver_stage, delivery_channels
 from flows.progress import PRINTED, StageProgress
@@ -39,11 +47,19 @@ from pipeline.extract import extract_article
 from pipeline.health import CycleRecord, cycle_outcome
 from pipeline.incidents import ClusterSettings, IncidentIndex
 from pipeline.lexical import DocFreq
-from pipeline.models import Alert, Extraction, FeedEntry, FeedSource, IncidentRecord, Page
+from pipeline.models import (
+    Alert,
+    Extraction,
+    FeedEntry,
+    FeedPoll,
+    FeedSource,
+    FetchOutcome,
+    IncidentRecord,
+    Page,
+)
 from pipeline.outbox import channel_wants
 from pipeline.relevance import judge_article
 from pipeline.settings import Settings
-from warehouse import store
 
 
 @functools.lru_cache(maxsize=1)
@@ -135,12 +151,12 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
     log = _logger()
     with _wh(settings) as con:
         # added feeds are read afresh every cycle: a running service polls one from its next cycle on
-        sources = feed_stage.feed_sources(settings.feeds, store.read_subscriptions(con))
-        store.upsert_feeds(con, sources)
-        muted = store.muted_feeds(con)
+        sources = feed_stage.feed_sources(settings.feeds, warehouse.feeds.read_subscriptions(con))
+        warehouse.feeds.upsert_feeds(con, sources)
+        muted = warehouse.feeds.muted_feeds(con)
         report.feeds_muted = sum(s.name in muted for s in sources)
         sources = [s for s in sources if s.name not in muted]  # an analyst muted them (`newswatch mute`)
-        states = {s.name: s for s in store.read_feed_states(con, [s.name for s in sources])}
+        states = {s.name: s for s in warehouse.feeds.read_feed_states(con, [s.name for s in sources])}
     now = _now()
     due = [s for s in sources if states[s.name].next_poll_at is None or states[s.name].next_poll_at <= now]
     report.feeds_due = len(due)
@@ -168,7 +184,7 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
         with ThreadPoolExecutor(max_workers=settings.fetch.concurrency) as pool:
             results = list(pool.map(one, due))
     # Every outcome is written at the end in one transaction (hundreds of feeds cost one commit, not hundreds).
-    polls: list[store.FeedPoll] = []
+    polls: list[FeedPoll] = []
     feed_backoff = retry.for_feeds(settings.fetch)  # retried forever, never dropped
     bodies: list[tuple[str, bytes, str | None, datetime]] = []
     entries: list[FeedEntry] = []
@@ -180,25 +196,25 @@ def poll_feeds(settings: Settings, report: CycleReport) -> None:
                 reason = error.reason if isinstance(error, FetchFailed) else "malformed"
                 retry_after = error.retry_after_seconds if isinstance(error, FetchFailed) else None
                 next_poll = feed_backoff.next_attempt_at(state.consecutive_failures + 1, polled, retry_after)
-                polls.append(store.FeedPoll(source.name, polled, reason, str(error), None, None, next_poll))
+                polls.append(FeedPoll(source.name, polled, reason, str(error), None, None, next_poll))
                 report.feeds_failed[source.name] = str(error)
                 log.warning("feed %s failed: %s", source.name, error, extra={PRINTED: True})
                 continue
             assert resp is not None
             if parsed is None:
-                polls.append(store.FeedPoll(source.name, polled, "not_modified", None, resp.etag, resp.last_modified,
+                polls.append(FeedPoll(source.name, polled, "not_modified", None, resp.etag, resp.last_modified,
                                             None))
                 report.feeds_not_modified += 1
                 continue
             bodies.append((source.name, resp.body or b"", resp.content_type, polled))
             entries.extend(parsed.entries)
-            polls.append(store.FeedPoll(source.name, polled, "ok", parsed.bozo_reason, resp.etag, resp.last_modified,
+            polls.append(FeedPoll(source.name, polled, "ok", parsed.bozo_reason, resp.etag, resp.last_modified,
                                         None))
             report.feeds_ok += 1
-        with store.transaction(con):  # a feed's new validators (ETag) are stored only together with its entries
-            store.insert_feed_bodies(con, bodies)
-            report.new_entries += store.upsert_entries(con, entries, _now())
-            store.mark_feeds_polled(con, polls)
+        with warehouse.connection.transaction(con):  # a feed's new validators (ETag) are stored only together with its entries
+            warehouse.feeds.insert_feed_bodies(con, bodies)
+            report.new_entries += warehouse.articles.upsert_entries(con, entries, _now())
+            warehouse.feeds.mark_feeds_polled(con, polls)
     log.info("polled %d feeds: %d ok, %d not modified, %d failed, %d new entries", len(due), report.feeds_ok,
              report.feeds_not_modified, len(report.feeds_failed), report.new_entries)
     progress.finish(f"{report.feeds_ok} ok, {report.feeds_not_modified} unchanged, {len(report.feeds_failed)} "
@@ -310,7 +326,7 @@ def _close_when_done(client: web.Client, futures: list[Future[Any]]) -> None:
         future.add_done_callback(one)
 
 
-def _outcome(settings: Settings, get: _PageGet) -> store.FetchOutcome:
+def _outcome(settings: Settings, get: _PageGet) -> FetchOutcome:
     """The finished GET as a row to store; a transient failure gets its retry time (or none when its tries are
     used up)."""
     entry, page, extraction, failure = get.future.result()
@@ -318,7 +334,7 @@ def _outcome(settings: Settings, get: _PageGet) -> store.FetchOutcome:
     retry_at = (retry.for_pages(settings.fetch).next_attempt_at(get.attempts_before + 1, now,
                                                                 failure.retry_after_seconds)
                 if isinstance(failure, TransientError) else None)
-    return store.FetchOutcome(entry, page, extraction, now, retry_at)
+    return FetchOutcome(entry, page, extraction, now, retry_at)
 
 
 @task(name="fetch-articles", cache_policy=NO_CACHE)
@@ -345,8 +361,8 @@ def _fetch_pending(settings: Settings, report: CycleReport) -> None:
     running = _RUNNING[settings.warehouse.path]
     slow_hosts = _SLOW_HOSTS[settings.warehouse.path]
     with _wh(settings) as con:
-        pending = [e for e in store.pending_entries(con, _now()) if e.entry_id not in running]
-        attempts = store.read_fetch_attempts(con, [e.entry_id for e in pending])
+        pending = [e for e in warehouse.articles.pending_entries(con, _now()) if e.entry_id not in running]
+        attempts = warehouse.articles.read_fetch_attempts(con, [e.entry_id for e in pending])
     if not pending and not running:
         return
     progress = StageProgress("fetch", "pages", len(pending) + len(running))
@@ -354,13 +370,13 @@ def _fetch_pending(settings: Settings, report: CycleReport) -> None:
     for entry in pending:
         queues[urlsplit(entry.url).netloc].append(entry)
     busy = Counter(get.host for get in running.values())  # GETs per host, stragglers of earlier stages included
-    batch: list[store.FetchOutcome] = []
+    batch: list[FetchOutcome] = []
     fetched = 0
 
     def save() -> None:
         if batch:
             with _wh(settings) as con:
-                store.save_articles(con, batch)
+                warehouse.articles.save_articles(con, batch)
         for outcome in batch:
             status = outcome.extraction.status
             report.articles[status] = report.articles.get(status, 0) + 1
@@ -431,7 +447,7 @@ def settle_stragglers(settings: Settings) -> int:
     wait([g.future for g in running.values()])
     outcomes = [_outcome(settings, g) for g in running.values()]
     with _wh(settings) as con:
-        store.save_articles(con, outcomes)
+        warehouse.articles.save_articles(con, outcomes)
     running.clear()
     return len(outcomes)
 
@@ -456,16 +472,16 @@ def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_
     while True:  # the warehouse is used for the reads and the writes only, not during the model's work
         finished = producer_done is None or producer_done.is_set()  # read before looking: no article slips by
         with _wh(settings) as con:
-            chunk = store.pending_embeddings(con, emb.name, relevant_only=relevant_only, limit=batch)
+            chunk = warehouse.articles.pending_embeddings(con, emb.name, relevant_only=relevant_only, limit=batch)
         if chunk:
             vectors = emb.encode([embedding_text(a.title, a.text, lead_words) for a in chunk])
             with _wh(settings) as con:
-                store.insert_embeddings(con, emb.name, [a.article_id for a in chunk], vectors, _now())
+                warehouse.articles.insert_embeddings(con, emb.name, [a.article_id for a in chunk], vectors, _now())
             done += len(chunk)
             _release_freed_memory()
             if progress_enabled() and not relevant_only:  # the total grows while the fetch stage stores pages
                 with _wh(settings) as con:
-                    progress.advance(len(chunk), total=done + store.count_backlog(con, emb.name)[0])
+                    progress.advance(len(chunk), total=done + warehouse.cycles.count_backlog(con, emb.name)[0])
             else:
                 progress.advance(len(chunk))
         elif finished:
@@ -493,16 +509,16 @@ def judge_articles(settings: Settings, report: CycleReport) -> None:
     progress = StageProgress("judge", "articles")
     if progress_enabled():
         with _wh(settings) as con:
-            progress.total = store.count_backlog(con, settings.embed.model)[1]
+            progress.total = warehouse.cycles.count_backlog(con, settings.embed.model)[1]
     while True:  # in batches: a backlog of thousands never sits in memory at once (texts + vectors)
         with _wh(settings) as con:  # one unit of work per batch (a waiting CLI writer gets in between)
-            pending = store.pending_judgements(con, settings.embed.model, limit=JUDGE_BATCH)
+            pending = warehouse.articles.pending_judgements(con, settings.embed.model, limit=JUDGE_BATCH)
             if not pending:
                 break
             out = [judge_article(classifier, topic, article.article_id, article.title, article.text, vector,
                                  article.published_at, article.lang)
                    for article, vector in pending]
-            store.insert_judgements(con, out, _now())
+            warehouse.articles.insert_judgements(con, out, _now())
             _release_freed_memory()
             report.judged += len(out)
             report.relevant += sum(j.relevant for j in out)
@@ -518,7 +534,7 @@ class _KeptIndex:
     key: tuple[str, ClusterSettings, str]  # warehouse path, engine settings, model
     index: IncidentIndex
     saved_at: datetime  # assigned_at of the last save: members from then on are read again (held ones skipped)
-    fingerprint: tuple[int, int]  # store.assignment_fingerprint after the save: anything else changed -> rebuild
+    fingerprint: tuple[int, int]  # warehouse.incidents.assignment_fingerprint after the save: anything else changed -> rebuild
 
 
 _KEPT: dict[str, _KeptIndex] = {}
@@ -534,7 +550,7 @@ def assign_incidents(settings: Settings, report: CycleReport) -> None:
         report.embedded += _embed_pending(settings, model, engine.lede_words, relevant_only=True)
     key = (str(Path(settings.warehouse.path).resolve()), engine, model)
     with _KEPT_LOCK, _wh(settings) as con:
-        pending = store.pending_assignments(con, model)
+        pending = warehouse.incidents.pending_assignments(con, model)
         if not pending:
             return
         # Every relevant article may join an incident; only a readable page (a title and summary are too little to
@@ -550,14 +566,14 @@ def assign_incidents(settings: Settings, report: CycleReport) -> None:
         since = members_since(items, engine)
         assert since is not None
         kept = _KEPT.pop(key[0], None)  # dropped until this cycle's save succeeds
-        if kept is not None and kept.key == key and kept.fingerprint == store.assignment_fingerprint(con):
+        if kept is not None and kept.key == key and kept.fingerprint == warehouse.incidents.assignment_fingerprint(con):
             doc_freq = kept.index.doc_freq
-            index = build_index(engine, doc_freq, store.read_members(con, since, model, assigned_since=kept.saved_at),
+            index = build_index(engine, doc_freq, warehouse.incidents.read_members(con, since, model, assigned_since=kept.saved_at),
                                 index=kept.index)
         else:
-            n_docs, rows = store.read_doc_freq(con)
+            n_docs, rows = warehouse.incidents.read_doc_freq(con)
             doc_freq = DocFreq.from_rows(n_docs, rows)
-            index = build_index(engine, doc_freq, store.read_members(con, since, model))
+            index = build_index(engine, doc_freq, warehouse.incidents.read_members(con, since, model))
         records = assign_stream(index, items, topic.later_stage)
         by_id = {a.article_id: (a, j) for a, _, j in pending}
         incidents = []
@@ -567,9 +583,9 @@ def assign_incidents(settings: Settings, report: CycleReport) -> None:
                 incidents.append(IncidentRecord(r.incident_id, article.title, article.article_id,
                                                 article.published_at, judgement.country, judgement.intruder))
         saved_at = _now()
-        store.save_assignments(con, incidents, records, (doc_freq.n_docs, doc_freq.changed_rows()), saved_at)
+        warehouse.incidents.save_assignments(con, incidents, records, (doc_freq.n_docs, doc_freq.changed_rows()), saved_at)
         doc_freq.mark_saved()
-        _KEPT[key[0]] = _KeptIndex(key, index, saved_at, store.assignment_fingerprint(con))
+        _KEPT[key[0]] = _KeptIndex(key, index, saved_at, warehouse.incidents.assignment_fingerprint(con))
     report.assigned = len(records)
     report.incidents_opened = len(incidents)
     StageProgress("assign", "articles").finish(f"{report.assigned} assigned, {report.incidents_opened} incidents "
@@ -583,16 +599,16 @@ def raise_alerts(settings: Settings, report: CycleReport) -> None:
     log = _logger()
     with _wh(settings) as con:
         for channel in settings.alerts.channels:
-            fresh = store.unalerted_incidents(con, channel.name)
-            facts = store.read_incident_facts(con, [i.incident_id for i in fresh])
+            fresh = warehouse.outbox.unalerted_incidents(con, channel.name)
+            facts = warehouse.outbox.read_incident_facts(con, [i.incident_id for i in fresh])
             wanted = [f.incident_id for f in facts if channel_wants(channel, f)]
-            store.insert_alerts(con, wanted, channel.name, _now())
+            warehouse.outbox.insert_alerts(con, wanted, channel.name, _now())
         for channel in settings.alerts.channels:
             if channel.type != "log":
                 continue  # e-mail and webhook delivery: see the outbox stage
-            for alert in store.read_alerts(con, status="pending", channel=channel.name):
+            for alert in warehouse.outbox.read_alerts(con, status="pending", channel=channel.name):
                 log.warning("ALERT %s", alert_text.alert_subject(alert), extra={PRINTED: True})
-                store.mark_alert(con, alert.alert_id, status="sent", at=_now())
+                warehouse.outbox.mark_alert_delivery(con, alert.alert_id, status="sent", at=_now())
                 report.alerts.append(alert)
 
 
@@ -601,7 +617,7 @@ def register_channels(settings: Settings, report: CycleReport) -> None:
     A plain call in the flow, not a task run: a few milliseconds of work that a task run's bookkeeping (~25 ms)
     would multiply on every quiet cycle."""
     with _wh(settings) as con:
-        new = store.register_channels(con, [(c.name, c.type) for c in settings.alerts.channels], _now())
+        new = warehouse.outbox.register_channels(con, [(c.name, c.type) for c in settings.alerts.channels], _now())
     if new:
         _logger().info("new alert channel(s) %s: alerting incidents opened from now on", ", ".join(new))
 
@@ -614,14 +630,14 @@ def publish_snapshot(settings: Settings, report: CycleReport | None = None) -> N
     if report is not None and not _snapshot_due(settings, report):
         return
     with _wh(settings) as con:
-        store.publish_snapshot(con, settings.warehouse.path)
+        warehouse.queries.publish_snapshot(con, settings.warehouse.path)
 
 
 def _snapshot_due(settings: Settings, report: CycleReport) -> bool:
     """False after a quiet cycle while the snapshot is younger than warehouse.snapshot_max_age_minutes."""
     if not report.quiet():
         return True
-    snapshot = store.snapshot_path(settings.warehouse.path)
+    snapshot = warehouse.paths.snapshot_path(settings.warehouse.path)
     max_age = settings.warehouse.snapshot_max_age_minutes * 60.0
     return not (snapshot.exists() and time.time() - snapshot.stat().st_mtime < max_age)
 
@@ -634,10 +650,10 @@ def _pending_work(settings: Settings, report: CycleReport) -> tuple[bool, bool]:
     """After the poll: (anything to fetch, embed, judge or assign; any alert to raise). A quiet cycle skips the
     stages with nothing to do: each task run costs Prefect bookkeeping, most of an idle cycle."""
     with _wh(settings) as con:
-        ingest = bool(report.new_entries) or store.has_pending_ingest(con, _now(), settings.embed.model)
+        ingest = bool(report.new_entries) or warehouse.cycles.has_pending_ingest(con, _now(), settings.embed.model)
         # an incident left unalerted (a crash after assign, or one a channel's filters skip) keeps the stage on
-        alerting = ingest or any(store.unalerted_incidents(con, c.name) for c in settings.alerts.channels) or any(
-            store.read_alerts(con, status="pending", channel=c.name) for c in settings.alerts.channels
+        alerting = ingest or any(warehouse.outbox.unalerted_incidents(con, c.name) for c in settings.alerts.channels) or any(
+            warehouse.outbox.read_alerts(con, status="pending", channel=c.name) for c in settings.alerts.channels
             if c.type == "log")
     return ingest, alerting
 
@@ -684,8 +700,8 @@ def _cycle_record(report: CycleReport, cycle_id: str, started: datetime) -> Cycl
 def _record_failed_cycle(settings: Settings, record: CycleRecord) -> None:
     """Best effort, without waiting: the failure may be that the warehouse is held or unusable."""
     try:
-        with store.open_warehouse(settings.warehouse.path, busy_timeout_seconds=0.0, create=False) as con:
-            store.insert_cycle(con, record)
+        with warehouse.connection.open_warehouse(settings.warehouse.path, busy_timeout_seconds=0.0, create=False) as con:
+            warehouse.cycles.insert_cycle(con, record)
     except NewswatchError as exc:
         _logger().info("cycle not recorded: %s", exc)
 
@@ -737,7 +753,7 @@ async def monitor_cycle(settings: Settings) -> CycleReport:
                                         or delivery.digests_queued)
             stage_name = "record"
             with _wh(settings) as con:  # recorded before the snapshot, so the snapshot shows this cycle
-                store.insert_cycle(con, _cycle_record(report, cycle_id, started))
+                warehouse.cycles.insert_cycle(con, _cycle_record(report, cycle_id, started))
             stage_name = "snapshot"
             if _snapshot_due(settings, report):
                 publish_snapshot(*args)

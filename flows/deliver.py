@@ -21,6 +21,8 @@ import httpx
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+import warehouse.digest
+import warehouse.outbox
 from flows import resources
 from pipeline import digest as digest_stage
 from pipeline import mailer, notify, webhook
@@ -36,7 +38,6 @@ from pipeline.outbox import (
 )
 from pipeline.proxies import ProxyRoutes
 from pipeline.settings import AlertChannel, Settings
-from warehouse import store
 
 LEASE = timedelta(minutes=10)  # a claimed row not marked within this (crash) is sent again
 
@@ -174,7 +175,7 @@ def read_day_digest(con: Any, settings: Settings, day: date) -> Any:
     tz = settings.digest.timezone
     start, end = digest_stage.day_window(day, tz)
     activity_start, _ = digest_stage.day_window(day - timedelta(days=digest_stage.ACTIVITY_DAYS - 1), tz)
-    rows = store.read_digest_data(con, start, end, activity_start, failing_for_hours=settings.fetch.failing_alert_hours)
+    rows = warehouse.digest.read_digest_data(con, start, end, activity_start, failing_for_hours=settings.fetch.failing_alert_hours)
     return digest_stage.build_digest(rows, day, tz, silent_after_days=settings.digest.silent_after_days,
                                      max_articles=settings.digest.top_articles)
 
@@ -191,10 +192,10 @@ def queue_digest(settings: Settings, day: date, now: datetime, *, requeue_failed
     with _wh(settings) as con:
         todo = []
         for c in channels:
-            status = store.read_digest_status(con, day, c.name)
+            status = warehouse.outbox.read_digest_status(con, day, c.name)
             if status is None:
                 todo.append(c)
-            elif status[0] == "failed" and requeue_failed and store.requeue_failed_digest(con, day, c.name):
+            elif status[0] == "failed" and requeue_failed and warehouse.outbox.requeue_failed_digest(con, day, c.name):
                 queued.append(c.name)
         if todo:
             data = read_day_digest(con, settings, day)
@@ -208,7 +209,7 @@ def queue_digest(settings: Settings, day: date, now: datetime, *, requeue_failed
                 did = digest_id(day, c.name)
                 payload = webhook.encode_body(webhook.digest_payload(data, text, did)).decode("utf-8")
                 row = OutboxDigest(did, day, c.name, digest_message_id(did), subject, text, html, payload, 0)
-                if store.insert_digest(con, row, now):
+                if warehouse.outbox.insert_digest(con, row, now):
                     queued.append(c.name)
     return queued
 
@@ -217,7 +218,7 @@ def _record(settings: Settings, kind: str, key: str, error: DeliveryFailed | Non
             rng: random.Random, report: DeliveryReport, label: str) -> Any:
     outcome = decide_outcome(error, attempts, now, settings.alerts, rng)
     with _wh(settings) as con:
-        mark = store.mark_alert_delivery if kind == "alert" else store.mark_digest_delivery
+        mark = warehouse.outbox.mark_alert_delivery if kind == "alert" else warehouse.outbox.mark_digest_delivery
         mark(con, key, status=outcome.status, at=now, error=outcome.error, next_attempt_at=outcome.next_attempt_at)
     {"sent": report.sent, "pending": report.retrying, "failed": report.failed}[outcome.status].append(label)
     if error is not None:
@@ -231,13 +232,13 @@ def deliver_channel(settings: Settings, channel: AlertChannel, sender: ChannelSe
     """Send the due digests and alerts of one channel. A transient error stops the channel for this pass:
     the rows not tried yet are given back (no attempt counted) to be tried with the failed one."""
     with _wh(settings) as con:
-        digests = store.claim_due_digests(con, channel.name, due_by or now, now + LEASE)
-        alerts = store.claim_due_alerts(con, channel.name, due_by or now, now + LEASE)
+        digests = warehouse.outbox.claim_due_digests(con, channel.name, due_by or now, now + LEASE)
+        alerts = warehouse.outbox.claim_due_alerts(con, channel.name, due_by or now, now + LEASE)
     if digest_day is not None:
         skip = [d for d in digests if d.day != digest_day]
         digests = [d for d in digests if d.day == digest_day]
         with _wh(settings) as con:
-            store.release_digests(con, [d.digest_id for d in skip], None, "released: not this --date")
+            warehouse.outbox.release_digests(con, [d.digest_id for d in skip], None, "released: not this --date")
     queue: list[tuple[str, Any]] = [("digest", d) for d in digests] + [("alert", a) for a in alerts]
     for n, (kind, item) in enumerate(queue):
         error: DeliveryFailed | None = None
@@ -255,9 +256,9 @@ def deliver_channel(settings: Settings, channel: AlertChannel, sender: ChannelSe
             rest = queue[n + 1:]
             note = f"not tried: channel unavailable ({error})"
             with _wh(settings) as con:
-                store.release_alerts(con, [i.detail.alert.alert_id for k, i in rest if k == "alert"],
+                warehouse.outbox.release_alerts(con, [i.detail.alert.alert_id for k, i in rest if k == "alert"],
                                      outcome.next_attempt_at, note)
-                store.release_digests(con, [i.digest_id for k, i in rest if k == "digest"],
+                warehouse.outbox.release_digests(con, [i.digest_id for k, i in rest if k == "digest"],
                                       outcome.next_attempt_at, note)
             report.retrying += [f"{channel.name}: (not tried) {k}" for k, _ in rest]
             return

@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import warehouse.connection
+import warehouse.queries
 from flows.corpus_server import CorpusServer
 from flows.cycle import run_cycle
 from pipeline.evaluation import Decision, Label, Replay
 from pipeline.settings import FeedSettings, Settings
-from warehouse import store
 
 
 def read_labels(corpus_dir: Path, base_url: str) -> list[Label]:
@@ -65,7 +66,7 @@ def replay(corpus_dir: Path, settings: Settings, step_hours: float = 12.0, skip_
             if progress:
                 progress(n, len(steps), clock, report)
     channel = settings.alerts.channels[0].name
-    with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
-        decisions = {u: Decision(r, i) for u, (r, i) in store.read_decisions(con).items()}
-        alerted = store.read_alerted_urls(con, channel)
+    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
+        decisions = {u: Decision(r, i) for u, (r, i) in warehouse.queries.read_decisions(con).items()}
+        alerted = warehouse.queries.read_alerted_urls(con, channel)
     return Replay(labels, decisions, alerted)

@@ -17,7 +17,7 @@ from pipeline.proxies import ProxyRoutes
 from pipeline.relevance import ReportClassifier, load_classifier
 from pipeline.settings import Settings
 from pipeline.topics import Topic, load_topic
-from warehouse import store
+from warehouse import connection
 
 
 @lru_cache(maxsize=4)
@@ -58,7 +58,7 @@ def http_client(settings: Settings) -> web.Client:
 
 def _open(settings: Settings) -> AbstractContextManager[Any]:
     w = settings.warehouse
-    return store.open_warehouse(w.path, busy_timeout_seconds=w.busy_timeout_seconds,
+    return connection.open_warehouse(w.path, busy_timeout_seconds=w.busy_timeout_seconds,
                                 memory_limit_mb=w.memory_limit_mb, threads=w.threads)
 
 
@@ -73,7 +73,7 @@ WATCH_SECONDS = 0.2
 
 class _Hold:
     """The warehouse kept open across a cycle's units of work, and handed to any other process waiting for it
-    (store.openers_waiting) whenever no unit is running: a unit is one stage's short stretch of reads and writes,
+    (connection.openers_waiting) whenever no unit is running: a unit is one stage's short stretch of reads and writes,
     never a network wait or a model batch. Looked for when a unit starts or ends, and every WATCH_SECONDS."""
 
     def __init__(self, settings: Settings) -> None:
@@ -90,7 +90,7 @@ class _Hold:
         """Hand over between units too: a model batch or a network wait can pass with no unit starting or ending
         (one flock test every WATCH_SECONDS, ~10 microseconds)."""
         while not self.closed.wait(WATCH_SECONDS):
-            if store.openers_waiting(self.path):
+            if connection.openers_waiting(self.path):
                 with self.cond:
                     self._hand_over_if_asked()
 
@@ -99,7 +99,7 @@ class _Hold:
         with self.cond:
             self._hand_over_if_asked()
             if self.keeper is None:  # waits (up to the busy timeout) while the opener we let in is done
-                self.keeper = store.connect(self.path, busy_timeout_seconds=self.settings.warehouse.busy_timeout_seconds,
+                self.keeper = connection.connect(self.path, busy_timeout_seconds=self.settings.warehouse.busy_timeout_seconds,
                                             memory_limit_mb=self.settings.warehouse.memory_limit_mb,
                                             threads=self.settings.warehouse.threads)
             self.active += 1
@@ -114,13 +114,13 @@ class _Hold:
     def _hand_over_if_asked(self) -> None:
         """With no unit running and an opener waiting: close the file and give the opener time to get in (the
         caller holds `cond`, so no unit starts meanwhile)."""
-        if self.active or self.keeper is None or not store.openers_waiting(self.path):
+        if self.active or self.keeper is None or not connection.openers_waiting(self.path):
             return
         self.keeper.close()
         self.keeper = None
         self.handovers += 1
         deadline = time.monotonic() + HANDOVER_SECONDS
-        while store.openers_waiting(self.path) and time.monotonic() < deadline:
+        while connection.openers_waiting(self.path) and time.monotonic() < deadline:
             time.sleep(0.02)
 
     def close(self) -> None:

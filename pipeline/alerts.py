@@ -7,6 +7,7 @@ treated as hostile: collapsed to one line where it could reach a header, escaped
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,6 +56,21 @@ class AlertDetail:
     first_text: str
     other_sources: tuple[SourceRef, ...]
     source_count: int  # distinct feeds so far
+
+
+
+def alert_detail(alert: Alert, first_text: str, other_articles: Sequence[SourceRef], max_sources: int = 10
+                 ) -> AlertDetail:
+    """What an alert's message says beyond its row: the first report's text and one line per other outlet (that
+    outlet's first article in `other_articles`, given in publication order), at most `max_sources` lines; the
+    source count is every distinct feed, the alert's own included."""
+    seen = {alert.feed}
+    others = []
+    for ref in other_articles:
+        if ref.feed not in seen:
+            seen.add(ref.feed)
+            others.append(ref)
+    return AlertDetail(alert, first_text, tuple(others[:max_sources]), len(seen))
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'»”)]?\s+(?=[A-Z0-9\"'«“(À-Ž])")

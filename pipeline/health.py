@@ -50,6 +50,16 @@ class CycleRecord:
 
 
 @dataclass(frozen=True)
+class OutboxBacklog:
+    """Alerts and digests waiting for delivery, the oldest pending alert, alerts given up on."""
+
+    pending_alerts: int
+    oldest_pending_alert_at: datetime | None
+    failed_alerts: int
+    pending_digests: int
+
+
+@dataclass(frozen=True)
 class FeedHealth:
     name: str
     muted: bool

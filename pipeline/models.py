@@ -94,6 +94,30 @@ class FeedState:
 
 
 @dataclass(frozen=True)
+class FeedPoll:
+    """One poll outcome to store: status 'ok'/'not_modified' resets the failure count, anything else increments it."""
+
+    name: str
+    polled_at: datetime
+    status: str
+    error: str | None
+    etag: str | None
+    last_modified: str | None
+    next_poll_at: datetime | None
+
+
+@dataclass(frozen=True)
+class FetchOutcome:
+    """One fetched (or failed) entry to store: `retry_at` set for a transient failure to fetch again then."""
+
+    entry: FeedEntry
+    page: Page | None
+    extraction: Extraction
+    fetched_at: datetime
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class StoredArticle:
     """An extracted article as later stages read it back."""
 

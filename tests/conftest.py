@@ -81,14 +81,15 @@ def replayed(tmp_path_factory: pytest.TempPathFactory, corpus_server: CorpusServ
              ) -> dict[str, Any]:
     """The dev corpus replayed in publication order: 12-hour steps, one `newswatch run` per step."""
 
+    import socket
+
     from click.testing import CliRunner
 
+    import warehouse.connection
+    import warehouse.queries
     from flows.cli import main
     from flows.replay import read_labels, replay_steps
     from pipeline.evaluation import Decision, evaluate_replay
-    from warehouse import store
-
-    import socket
 
     tmp = tmp_path_factory.mktemp("e2e")
     config = tmp / "newswatch.toml"
@@ -115,8 +116,8 @@ def replayed(tmp_path_factory: pytest.TempPathFactory, corpus_server: CorpusServ
             outputs.append(result.output)
     finally:
         corpus_server.set_clock(None)
-    with store.open_warehouse(tmp / "nw.duckdb", read_only=True) as con:
-        decisions = {u: Decision(r, i) for u, (r, i) in store.read_decisions(con).items()}
-        alerted = store.read_alerted_urls(con, "log")
+    with warehouse.connection.open_warehouse(tmp / "nw.duckdb", read_only=True) as con:
+        decisions = {u: Decision(r, i) for u, (r, i) in warehouse.queries.read_decisions(con).items()}
+        alerted = warehouse.queries.read_alerted_urls(con, "log")
     return {"config": config, "outputs": outputs, "report": evaluate_replay(labels, decisions, alerted), "tmp": tmp,
             "smtp_port": smtp_port}

@@ -1,10 +1,12 @@
 """Test support for tests/test_crash_safety.py: run the real `newswatch run` CLI in this process, SIGKILLing it
-at one chosen point. Production code is untouched: the hook wraps public `warehouse.store` functions from outside.
+at one chosen point. Production code is untouched: the hook wraps public functions of the warehouse modules from
+outside.
 
     python -m tests.crash_hook "after:save_article:3" run --config c.toml   (or "none": no kill)
 
-Points: `before:FN:N` / `after:FN:N` kill just before / after the Nth call of store.FN; `commit:FN:N` kills inside
-the Nth call of store.FN, with its writes done but its transaction not yet committed.
+Points: `before:FN:N` / `after:FN:N` kill just before / after the Nth call of the warehouse function FN (whichever
+module of warehouse/ defines it); `commit:FN:N` kills inside the Nth call of FN, with its writes done but its
+transaction not yet committed.
 """
 
 from __future__ import annotations
@@ -25,14 +27,20 @@ def _die() -> None:
 
 
 def install(point: str) -> None:
-    from warehouse import store
+    import importlib
+    import pkgutil
+
+    import warehouse
+    import warehouse.connection
 
     when, name, nth = point.split(":")
-    target: Callable[..., Any] = getattr(store, name)
+    modules = [importlib.import_module(f"warehouse.{m.name}") for m in pkgutil.iter_modules(warehouse.__path__)]
+    home = next(m for m in modules if getattr(getattr(m, name, None), "__module__", None) == m.__name__)
+    target: Callable[..., Any] = getattr(home, name)
     calls = {"n": 0, "inside": False}
 
     if when == "commit":
-        real_tx = store.transaction
+        real_tx = warehouse.connection.transaction
 
         @contextlib.contextmanager
         def dying_tx(con: Any) -> Iterator[None]:
@@ -44,7 +52,9 @@ def install(point: str) -> None:
             yield
             _die()  # the writes are done, COMMIT never happens
 
-        store.transaction = dying_tx  # type: ignore[assignment]
+        for module in modules:  # every table module calls the transaction it imported
+            if getattr(module, "transaction", None) is real_tx:
+                module.transaction = dying_tx  # type: ignore[attr-defined]
 
     @functools.wraps(target)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -61,7 +71,7 @@ def install(point: str) -> None:
             _die()
         return result
 
-    setattr(store, name, wrapper)
+    setattr(home, name, wrapper)
 
 
 if __name__ == "__main__":

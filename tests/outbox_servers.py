@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+import warehouse.articles
+import warehouse.connection
+import warehouse.incidents
 from pipeline.models import AssignmentRecord, Extraction, FeedEntry, IncidentRecord, stable_id
-from warehouse import store
 
 HOSTILE = 'Drones <script>alert(1)</script> over\r\nBcc: victim@example.org\r\n\r\nPoland & "friends"'
 
@@ -136,15 +138,15 @@ def seed_incident(path: str, incident_id: str, title: str, country: str | None, 
     """An incident and its articles (feed, title, url, published, text), the first one opening it, written with
     the store's own functions."""
     now = datetime.now(UTC)
-    with store.open_warehouse(path) as con:
+    with warehouse.connection.open_warehouse(path) as con:
         records = []
         for n, (feed, art_title, url, published, text) in enumerate(reports):
             entry = FeedEntry(stable_id(url), feed, url, url, art_title, text[:200], published, "en")
-            store.save_article(con, entry, None, Extraction("ok", "", art_title, text, published, "en", "precision"),
+            warehouse.articles.save_article(con, entry, None, Extraction("ok", "", art_title, text, published, "en", "precision"),
                                fetched_at=now)
             records.append(AssignmentRecord(entry.entry_id, incident_id, 1.0, None, n == 0, {}))
         first = records[0].article_id
-        store.save_assignments(con, [IncidentRecord(incident_id, title, first, reports[0][3], country, intruder)],
+        warehouse.incidents.save_assignments(con, [IncidentRecord(incident_id, title, first, reports[0][3], country, intruder)],
                                records, (0, []), now)
 
 

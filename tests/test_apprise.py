@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+import warehouse.connection
+import warehouse.outbox
+import warehouse.queries
 from flows.cli import main
 from flows.deliver import LEASE, AppriseChannel, deliver_outbox
 from pipeline.errors import ConfigInvalid
@@ -24,7 +27,6 @@ from tests.outbox_servers import (  # noqa: F401
     seed_two_incidents,
     webhook_receiver,
 )
-from warehouse import store
 
 TITLES = {"inc-pl": "Russian drones enter Polish airspace", "inc-ee": "MiG-31s violate Estonian airspace"}
 
@@ -87,8 +89,8 @@ def test_exactly_one_message_per_new_incident_across_a_refusal_a_crash_and_a_ret
     assert all(m["type"] == "info" for m in messages)
     keys = [r.headers["idempotency-key"] for r in webhook_receiver.requests]
     assert keys[0] == keys[1] != keys[2]  # the refused message and its retry carry the same key
-    with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
-        rows = store.query(con, "SELECT incident_id, status, attempts FROM v_alerts ORDER BY incident_id")[1]
+    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
+        rows = warehouse.queries.query(con, "SELECT incident_id, status, attempts FROM v_alerts ORDER BY incident_id")[1]
     assert rows == [("inc-ee", "sent", 1), ("inc-pl", "sent", 2)]
 
 
@@ -98,8 +100,8 @@ def test_a_crash_between_send_and_mark_repeats_the_message_under_the_same_key(
     seed_two_incidents(settings.warehouse.path)
     raise_outbox(settings)
     now = datetime.now(UTC)
-    with store.open_warehouse(settings.warehouse.path) as con:  # the "crashed" deliverer claims, sends one, dies
-        items = store.claim_due_alerts(con, "chat", now, now + LEASE)
+    with warehouse.connection.open_warehouse(settings.warehouse.path) as con:  # the "crashed" deliverer claims, sends one, dies
+        items = warehouse.outbox.claim_due_alerts(con, "chat", now, now + LEASE)
     AppriseChannel(settings.alerts.channels[0], {}).send_alert(items[0], now)
     assert deliver_outbox(settings, now=now + timedelta(seconds=1)).sent == []  # leased rows are left alone
     assert len(deliver_outbox(settings, now=now + LEASE + timedelta(seconds=1)).sent) == 2

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+import warehouse.connection
 from flows.corpus_server import CorpusServer
 from tests.conftest import CORPUS
-from warehouse import store
 
 pytestmark = pytest.mark.slow  # the matrix runs cycles through Prefect's test server (and 60+ CLI processes)
 
@@ -46,7 +46,7 @@ def _closed_port() -> int:
 def held_warehouse(tmp_path: Path) -> Iterator[Path]:
     """A warehouse another process holds open for writing (as a notebook or a second service would)."""
     path = tmp_path / "held.duckdb"
-    with store.open_warehouse(path):
+    with warehouse.connection.open_warehouse(path):
         pass
     holder = subprocess.Popen(
         [sys.executable, "-c", "import duckdb, sys, time\ncon = duckdb.connect(sys.argv[1])\nprint('ready', "
@@ -71,7 +71,7 @@ def _write(path: Path, text: str | bytes) -> Path:
 def _matrix(tmp: Path, corpus_url: str, held: Path) -> list[Case]:
     dead = _closed_port()
     good_wh = tmp / "good.duckdb"
-    with store.open_warehouse(good_wh):
+    with warehouse.connection.open_warehouse(good_wh):
         pass
     base = (f'[warehouse]\npath = "{good_wh}"\nbusy_timeout_seconds = 1\n[fetch]\nallow_private_addresses = true\n'
             f'timeout_seconds = 2\n'

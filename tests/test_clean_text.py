@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+import warehouse.connection
+import warehouse.queries
 from pipeline import web
 from pipeline.errors import FeedUnavailable, FetchFailed
 from pipeline.extract import extract_article
@@ -21,7 +23,6 @@ from pipeline.feeds import parse_feed
 from pipeline.models import FeedSource
 from pipeline.sanitize import clean_line, clean_text
 from tests.hostile_server import WORDS, HostileServer, static
-from warehouse import store
 
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 HOSTILE = "\x1b[2J\x1b]0;pwned\x07\x1b[31m\x00\x9b1m\u202e\u2066"
@@ -102,11 +103,11 @@ def test_a_reason_phrase_or_status_line_is_reported_clean(server: HostileServer,
 def _all_text_in(path: Path) -> list[tuple[str, str, str]]:
     """(table, column, value) of every text value of every table and view in the warehouse."""
     found = []
-    with store.open_warehouse(path, read_only=True) as con:
-        _, columns = store.query(con, "SELECT table_name, column_name FROM information_schema.columns "
+    with warehouse.connection.open_warehouse(path, read_only=True) as con:
+        _, columns = warehouse.queries.query(con, "SELECT table_name, column_name FROM information_schema.columns "
                                       "WHERE data_type = 'VARCHAR' OR data_type LIKE 'VARCHAR%'")
         for table, column in columns:
-            _, rows = store.query(con, f'SELECT DISTINCT "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL')
+            _, rows = warehouse.queries.query(con, f'SELECT DISTINCT "{column}" FROM "{table}" WHERE "{column}" IS NOT NULL')
             found += [(table, column, r[0]) for r in rows]
     return found
 

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import warehouse.connection
+import warehouse.incidents
+import warehouse.outbox
 from flows.cli import main
 from pipeline.settings import load_settings
 from tests.outbox_servers import HOSTILE, raise_outbox, seed_two_incidents
-from warehouse import store
 
 LISTING_COMMANDS = [["sql", "select 1 AS one"], ["incidents"], ["alerts"], ["feeds", "list"]]
 
@@ -31,10 +33,10 @@ def make_config(tmp_path: Path, hostile: bool) -> Path:
     settings = load_settings([path], environ={})
     seed_two_incidents(settings.warehouse.path, hostile=hostile)
     raise_outbox(settings)
-    with store.open_warehouse(settings.warehouse.path) as con:
-        store.mark_alert_delivery(con, store.alert_id("inc-pl", "hook"), status="failed", at=datetime.now(UTC),
+    with warehouse.connection.open_warehouse(settings.warehouse.path) as con:
+        warehouse.outbox.mark_alert_delivery(con, warehouse.outbox.alert_id("inc-pl", "hook"), status="failed", at=datetime.now(UTC),
                                   error="rejected: hook: http_410 (gone)", next_attempt_at=None)
-        store.dismiss_incident(con, "inc-ee", reason="air show", actor="analyst", at=datetime.now(UTC))
+        warehouse.incidents.dismiss_incident(con, "inc-ee", reason="air show", actor="analyst", at=datetime.now(UTC))
     return path
 
 

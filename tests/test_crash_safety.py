@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from pipeline.settings import PROJECT_ROOT
+import warehouse.connection
+import warehouse.queries
 from flows.corpus_server import CorpusServer
+from pipeline.settings import PROJECT_ROOT
 from tests.conftest import CORPUS
-from warehouse import store
 
 pytestmark = pytest.mark.slow  # cycles in subprocesses, killed and resumed: Prefect and the model
 
@@ -36,7 +37,7 @@ KILL_POINTS = [
     ("commit:save_assignments:1", "assign, inside the transaction"),
     ("before:unalerted_incidents:1", "boundary assign -> alert"),
     ("after:insert_alerts:1", "alert, outbox rows written, nothing sent"),
-    ("after:mark_alert:1", "alert, first alert sent, others pending"),
+    ("after:mark_alert_delivery:1", "alert, first alert sent, others pending"),
 ]
 
 
@@ -65,7 +66,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> Iterator
         runs = [(point, run(point)) for point, _ in KILL_POINTS]
         runs.append((None, run(None)))  # finishes what is left
         runs.append((None, run(None)))  # and has nothing left to do
-        with store.open_warehouse(tmp / "nw.duckdb", read_only=True) as con:
+        with warehouse.connection.open_warehouse(tmp / "nw.duckdb", read_only=True) as con:
             tables = {}
             for sql_name, sql in {
                 "articles": "SELECT url FROM v_articles",
@@ -77,7 +78,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> Iterator
                 "incidents": "SELECT incident_id FROM incidents",
                 "alerts": "SELECT incident_id, status FROM v_alerts",
             }.items():
-                tables[sql_name] = store.query(con, sql)[1]
+                tables[sql_name] = warehouse.queries.query(con, sql)[1]
         yield {"runs": runs, "tables": tables, "server": server}
 
 

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+import warehouse.connection
+import warehouse.outbox
+import warehouse.queries
 from flows.cli import main
 from flows.deliver import LEASE, EmailChannel, WebhookChannel, deliver_outbox
 from pipeline.settings import load_settings
@@ -22,7 +25,6 @@ from tests.outbox_servers import (  # noqa: F401
     smtp_server,
     webhook_receiver,
 )
-from warehouse import store
 
 DIGEST_DAY = "2025-09-10"
 
@@ -39,8 +41,8 @@ MAIL = {"name": "desk-mail", "type": "email", "to": ["desk@example.org"]}
 
 
 def rows(settings: Any, sql: str) -> list[tuple[Any, ...]]:
-    with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
-        return store.query(con, sql)[1]
+    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
+        return warehouse.queries.query(con, sql)[1]
 
 
 def test_smtp_refusing_then_recovering_loses_nothing_and_doubles_nothing(tmp_path: Path,
@@ -71,9 +73,9 @@ def test_a_crash_between_send_and_mark_repeats_the_same_message_id(tmp_path: Pat
     raise_outbox(s)
     now = datetime.now(UTC)
     # the "crashed" deliverer: claims the rows, sends the first of each channel, dies before marking
-    with store.open_warehouse(s.warehouse.path) as con:
-        mail_items = store.claim_due_alerts(con, "desk-mail", now, now + LEASE)
-        hook_items = store.claim_due_alerts(con, "hook", now, now + LEASE)
+    with warehouse.connection.open_warehouse(s.warehouse.path) as con:
+        mail_items = warehouse.outbox.claim_due_alerts(con, "desk-mail", now, now + LEASE)
+        hook_items = warehouse.outbox.claim_due_alerts(con, "hook", now, now + LEASE)
     email = EmailChannel(s, s.alerts.channels[0])
     email.send_alert(mail_items[0], now)
     email.close()
@@ -116,8 +118,8 @@ def test_the_digest_is_sent_once_per_day_and_again_only_if_it_failed(tmp_path: P
         encoding="utf-8")
     s = load_settings([config], environ={})
     seed_two_incidents(s.warehouse.path)
-    with store.open_warehouse(s.warehouse.path) as con:  # the first cycle ran on the 9th
-        store.register_channels(con, [("desk-mail", "email")], datetime(2025, 9, 9, 6, tzinfo=UTC))
+    with warehouse.connection.open_warehouse(s.warehouse.path) as con:  # the first cycle ran on the 9th
+        warehouse.outbox.register_channels(con, [("desk-mail", "email")], datetime(2025, 9, 9, 6, tzinfo=UTC))
     smtp_server.mailbox.refuse_data = "554 5.7.1 Rejected"
     # the cycle's delivery pass at 07:30 Warsaw on the 11th queues the digest of the 10th; the server rejects it
     report = deliver_outbox(s, now=datetime(2025, 9, 11, 5, 30, tzinfo=UTC))

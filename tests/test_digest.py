@@ -9,6 +9,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import warehouse.articles
+import warehouse.connection
+import warehouse.feeds
+import warehouse.incidents
+import warehouse.outbox
 from flows.cli import main
 from flows.deliver import deliver_outbox, queue_digest, read_day_digest
 from pipeline.alerts import summarize
@@ -16,7 +21,6 @@ from pipeline.digest import DigestRows, build_activity, build_digest, render_htm
 from pipeline.models import FeedEntry, FeedSource, Judgement, stable_id
 from pipeline.settings import Settings, load_settings
 from tests.outbox_servers import HOSTILE, LEDE, seed_incident
-from warehouse import store
 
 DAY = date(2025, 9, 10)  # Europe/Warsaw is UTC+2 (CEST) that day
 FIRST_CYCLE = datetime(2025, 9, 9, 6, 0, tzinfo=UTC)
@@ -50,29 +54,29 @@ def seed(path: str) -> None:
     ])
     analysis = FeedEntry(stable_id(url("analysis")), "world-brief", url("analysis"), url("analysis"),
                          "What Article 4 means", "", at(10, 9), "en")
-    with store.open_warehouse(path) as con:
+    with warehouse.connection.open_warehouse(path) as con:
         from pipeline.models import Extraction
 
-        store.save_article(con, analysis, None, Extraction("ok", "", analysis.title, "An explainer.", at(10, 9), "en",
+        warehouse.articles.save_article(con, analysis, None, Extraction("ok", "", analysis.title, "An explainer.", at(10, 9), "en",
                                                             "precision"), fetched_at=at(10, 9))
         ids = [stable_id(url(s)) for s in ("old-1", "old-2", "old-3", "new-1", "new-2", "new-3", "show", "analysis")]
-        store.insert_judgements(con, [Judgement(i, True, 0.9, "test", True, "Poland", "drones") for i in ids], at(10, 9))
-        store.dismiss_incident(con, "inc-gone", reason="air show", actor="desk", at=at(10, 9))
-        store.register_channels(con, [("log", "log")], FIRST_CYCLE)
-        store.upsert_feeds(con, [FeedSource(n, f"https://{n}.example/feed.xml") for n in
+        warehouse.articles.insert_judgements(con, [Judgement(i, True, 0.9, "test", True, "Poland", "drones") for i in ids], at(10, 9))
+        warehouse.incidents.dismiss_incident(con, "inc-gone", reason="air show", actor="desk", at=at(10, 9))
+        warehouse.outbox.register_channels(con, [("log", "log")], FIRST_CYCLE)
+        warehouse.feeds.upsert_feeds(con, [FeedSource(n, f"https://{n}.example/feed.xml") for n in
                                  ("baltic-wire", "gone-outlet", "quiet-feed", "stale-feed", "new-feed")])
         items = [FeedEntry(stable_id(f"{feed}-{n}"), feed, f"{feed}-{n}", url(f"{feed}-{n}"), "t", "", when, "en")
                  for feed, n, when in (("baltic-wire", 1, at(10, 4, 5)), ("baltic-wire", 2, at(10, 8)),
                                        ("baltic-wire", 3, at(10, 23)), ("stale-feed", 1, at(1, 12)),
                                        ("quiet-feed", 1, at(9, 12)), ("gone-outlet", 1, at(8, 12)))]
-        store.upsert_entries(con, items, FIRST_CYCLE)
+        warehouse.articles.upsert_entries(con, items, FIRST_CYCLE)
         for name in ("baltic-wire", "quiet-feed", "stale-feed", "new-feed"):
-            store.mark_feed_polled(con, name, polled_at=at(10, 12), status="ok", error=None, etag=None,
+            warehouse.feeds.mark_feed_polled(con, name, polled_at=at(10, 12), status="ok", error=None, etag=None,
                                    last_modified=None, next_poll_at=None)
-        store.mark_feed_polled(con, "gone-outlet", polled_at=at(10, 12), status="http_404",
+        warehouse.feeds.mark_feed_polled(con, "gone-outlet", polled_at=at(10, 12), status="http_404",
                                error="https://gone-outlet.example/feed.xml: http_404 (Not Found)", etag=None,
                                last_modified=None, next_poll_at=None)
-        store.set_feed_muted(con, "quiet-feed", True, reason="noisy", actor="desk", at=at(10, 12))
+        warehouse.feeds.set_feed_muted(con, "quiet-feed", True, reason="noisy", actor="desk", at=at(10, 12))
 
 
 @pytest.fixture
@@ -88,7 +92,7 @@ def warsaw(tmp_path: Path) -> tuple[Settings, Path]:
 
 
 def digest_of(settings: Settings, day: date = DAY):  # type: ignore[no-untyped-def]
-    with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
+    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
         return read_day_digest(con, settings, day)
 
 
@@ -193,8 +197,8 @@ def test_hostile_feed_text_is_escaped_and_only_http_links_are_made(warsaw) -> No
     settings, _ = warsaw
     seed_incident(settings.warehouse.path, "inc-x", HOSTILE, None, None, [
         ("baltic-wire", HOSTILE, "javascript:alert(1)", at(10, 13), HOSTILE)])
-    with store.open_warehouse(settings.warehouse.path) as con:
-        store.insert_judgements(con, [Judgement(stable_id("javascript:alert(1)"), True, 1, "t", True, None, None)],
+    with warehouse.connection.open_warehouse(settings.warehouse.path) as con:
+        warehouse.articles.insert_judgements(con, [Judgement(stable_id("javascript:alert(1)"), True, 1, "t", True, None, None)],
                                 at(10, 13))
     html = render_html(digest_of(settings))
     assert "<script>" not in html and "javascript:" not in html

@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+import warehouse.connection
+import warehouse.queries
 from flows.corpus_server import CorpusServer
 from pipeline.errors import DiskFull
 from tests.conftest import CORPUS
 from tests.outbox_servers import seed_two_incidents
-from warehouse import store
 
 
 @pytest.fixture
@@ -61,14 +62,14 @@ def test_a_snapshot_that_does_not_fit_leaves_nothing_behind(small_disk: Path) ->
     path = small_disk / "nw.duckdb"
     seed_two_incidents(str(path))
     fill(small_disk, leave_bytes=64 * 1024)
-    with store.open_warehouse(path) as con, pytest.raises(DiskFull) as info:
-        store.publish_snapshot(con, path)
+    with warehouse.connection.open_warehouse(path) as con, pytest.raises(DiskFull) as info:
+        warehouse.queries.publish_snapshot(con, path)
     assert "no space left on device" in str(info.value) and str(small_disk) in info.value.path
     assert leftovers(small_disk) == []
     (small_disk / "filler").unlink()
-    with store.open_warehouse(path) as con:  # the warehouse itself is intact, and the next publish works
-        assert store.query(con, "SELECT count(*) FROM v_incidents")[1][0][0] == 2
-        assert store.publish_snapshot(con, path).exists()
+    with warehouse.connection.open_warehouse(path) as con:  # the warehouse itself is intact, and the next publish works
+        assert warehouse.queries.query(con, "SELECT count(*) FROM v_incidents")[1][0][0] == 2
+        assert warehouse.queries.publish_snapshot(con, path).exists()
     assert leftovers(small_disk) == []
 
 
@@ -102,8 +103,8 @@ def test_a_cycle_on_a_full_disk_is_one_error_line_and_the_next_run_resumes(
         server.set_clock(datetime(2025, 9, 11, tzinfo=UTC))
         first = runner.invoke(main, ["run", "-c", str(config)], catch_exceptions=False)
         assert first.exit_code == 0, first.output
-        with store.open_warehouse(path, read_only=True) as con:
-            articles_before = store.query(con, "SELECT count(*) FROM v_articles")[1][0][0]
+        with warehouse.connection.open_warehouse(path, read_only=True) as con:
+            articles_before = warehouse.queries.query(con, "SELECT count(*) FROM v_articles")[1][0][0]
         assert articles_before > 0
         server.set_clock(None)  # every item of the corpus now visible: the next run has much to write
         filler = fill(small_disk)
@@ -116,15 +117,15 @@ def test_a_cycle_on_a_full_disk_is_one_error_line_and_the_next_run_resumes(
         assert "no space left on device: could not write" in errors[0] and str(small_disk) in errors[0]
         assert "Traceback" not in full.output + printed.out + printed.err
         assert leftovers(small_disk) == []
-        with store.open_warehouse(path, read_only=True) as con:  # what was committed is intact
-            assert store.query(con, "SELECT count(*) FROM v_articles")[1][0][0] >= articles_before
+        with warehouse.connection.open_warehouse(path, read_only=True) as con:  # what was committed is intact
+            assert warehouse.queries.query(con, "SELECT count(*) FROM v_articles")[1][0][0] >= articles_before
         filler.unlink()  # space returns
         again = runner.invoke(main, ["run", "-c", str(config)], catch_exceptions=False)
         assert again.exit_code == 0, again.output
         served = _entries_served(server)
-    with store.open_warehouse(path, read_only=True) as con:
-        articles = store.query(con, "SELECT count(*), count(DISTINCT url) FROM v_articles")[1][0]
-        failing = store.query(con, "SELECT count(*) FROM v_feed_health WHERE last_status <> 'ok'")[1][0][0]
+    with warehouse.connection.open_warehouse(path, read_only=True) as con:
+        articles = warehouse.queries.query(con, "SELECT count(*), count(DISTINCT url) FROM v_articles")[1][0]
+        failing = warehouse.queries.query(con, "SELECT count(*) FROM v_feed_health WHERE last_status <> 'ok'")[1][0][0]
     assert articles[0] == articles[1] == served  # every served item once: nothing lost, nothing twice
     assert failing == 0
     assert leftovers(small_disk) == []

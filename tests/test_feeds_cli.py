@@ -14,11 +14,13 @@ from xml.sax.saxutils import quoteattr
 import pytest
 from click.testing import CliRunner
 
+import warehouse.connection
+import warehouse.paths
+import warehouse.queries
 from flows.cli import main
 from flows.cycle import CycleReport, poll_feeds
 from pipeline.opml import parse_opml
 from pipeline.settings import load_settings
-from warehouse import store
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>{title}</title><link>http://127.0.0.1/</link>
@@ -208,8 +210,8 @@ def test_the_next_cycle_polls_added_feeds_and_stops_polling_removed_ones(config:
     report = CycleReport()
     poll_feeds.fn(settings, report)
     assert report.feeds_ok == 1 and report.new_entries == 1
-    with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
-        polled = store.query(con, "SELECT feed, count(*) FROM entries GROUP BY feed ORDER BY feed")[1]
+    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
+        polled = warehouse.queries.query(con, "SELECT feed, count(*) FROM entries GROUP BY feed ORDER BY feed")[1]
     assert polled == [("feed-1", 1), ("feed-2", 1)]
     rows = {r["name"]: r for r in listed(config, "--live")}  # the poll task alone publishes no snapshot
     assert rows["feed-2"]["last_status"] == "ok" and rows["feed-2"]["items_total"] == 1
@@ -238,7 +240,7 @@ def test_a_running_service_polls_a_feed_added_while_it_runs(tmp_path: Path, feed
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
     service = subprocess.Popen([sys.executable, "-m", "flows", "serve", "-c", str(config), "--interval-minutes",
                                 "0.05"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    snapshot = store.snapshot_path(tmp_path / "nw.duckdb")
+    snapshot = warehouse.paths.snapshot_path(tmp_path / "nw.duckdb")
 
     def feeds_in_snapshot() -> set[str]:
         if not snapshot.exists():

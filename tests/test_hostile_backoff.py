@@ -13,11 +13,14 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+import warehouse.connection
+import warehouse.digest
+import warehouse.feeds
+import warehouse.queries
 from flows.cycle import CycleReport, poll_feeds
 from pipeline.retry import for_feeds
 from pipeline.settings import FetchSettings, Settings
 from tests.hostile_server import HostileServer
-from warehouse import store
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +34,8 @@ def feeds(server: HostileServer, **paths: str) -> list[dict[str, str]]:
 
 
 def health(settings: Settings) -> dict[str, dict]:  # type: ignore[type-arg]
-    with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
-        cols, rows = store.query(con, "SELECT f.*, h.items_total FROM feeds f JOIN v_feed_health h ON h.feed = f.name")
+    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
+        cols, rows = warehouse.queries.query(con, "SELECT f.*, h.items_total FROM feeds f JOIN v_feed_health h ON h.feed = f.name")
     return {r[0]: dict(zip(cols, r)) for r in rows}
 
 
@@ -139,20 +142,20 @@ def test_the_digest_lists_a_feed_only_after_failing_for_the_configured_time(make
     day, start, end = date(2025, 9, 10), t0.replace(hour=0), t0.replace(hour=0) + timedelta(days=1)
 
     def listed(hours: float) -> set[str]:
-        rows = store.read_digest_data(con, start, end, start, failing_for_hours=hours)
+        rows = warehouse.digest.read_digest_data(con, start, end, start, failing_for_hours=hours)
         return {f.feed for f in rows.feeds if f.failing}
 
-    with store.open_warehouse(settings.warehouse.path) as con:
-        store.upsert_feeds(con, [FeedSource("brief", "http://a/"), FeedSource("long", "http://b/"),
+    with warehouse.connection.open_warehouse(settings.warehouse.path) as con:
+        warehouse.feeds.upsert_feeds(con, [FeedSource("brief", "http://a/"), FeedSource("long", "http://b/"),
                                  FeedSource("never", "http://c/"), FeedSource("fine", "http://d/")])
         for name in ("brief", "long", "fine"):
-            store.mark_feed_polled(con, name, polled_at=t0, status="ok", error=None, etag=None, last_modified=None,
+            warehouse.feeds.mark_feed_polled(con, name, polled_at=t0, status="ok", error=None, etag=None, last_modified=None,
                                    next_poll_at=None)
-        store.mark_feed_polled(con, "brief", polled_at=t0 + timedelta(hours=2), status="timeout", error="x",
+        warehouse.feeds.mark_feed_polled(con, "brief", polled_at=t0 + timedelta(hours=2), status="timeout", error="x",
                                etag=None, last_modified=None, next_poll_at=t0)
-        store.mark_feed_polled(con, "long", polled_at=t0 + timedelta(hours=7), status="http_500", error="x",
+        warehouse.feeds.mark_feed_polled(con, "long", polled_at=t0 + timedelta(hours=7), status="http_500", error="x",
                                etag=None, last_modified=None, next_poll_at=t0)
-        store.mark_feed_polled(con, "never", polled_at=t0, status="malformed", error="x", etag=None,
+        warehouse.feeds.mark_feed_polled(con, "never", polled_at=t0, status="malformed", error="x", etag=None,
                                last_modified=None, next_poll_at=t0)
         assert listed(6) == {"long", "never"}
         assert listed(0) == {"brief", "long", "never"}

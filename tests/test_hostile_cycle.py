@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+import warehouse.connection
+import warehouse.queries
 from pipeline.models import FeedSource
 from tests.hostile_server import HostileServer, article_html, rss, static
-from warehouse import store
 
 pytestmark = pytest.mark.slow  # one cycle flow against the hostile server
 
@@ -78,10 +79,10 @@ def cycle(tmp_path_factory: pytest.TempPathFactory, prefect_harness) -> Iterator
             "feeds": [{"name": n, "url": server.url(p)} for n, (p, _) in FEEDS.items()],
         })
         report = run_cycle(settings)
-        with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
-            _, health = store.query(con, "SELECT feed, last_status, consecutive_failures, last_error, items_total "
+        with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
+            _, health = warehouse.queries.query(con, "SELECT feed, last_status, consecutive_failures, last_error, items_total "
                                          "FROM v_feed_health")
-            _, articles = store.query(con, "SELECT url, feed, title, status, reason FROM v_articles")
+            _, articles = warehouse.queries.query(con, "SELECT url, feed, title, status, reason FROM v_articles")
         yield {"report": report, "server": server, "settings": settings,
                "health": {r[0]: r[1:] for r in health}, "articles": articles}
 

@@ -9,7 +9,7 @@ from pipeline.settings import PROJECT_ROOT
 
 # Interpolations allowed in SQL text, with why: none of them can carry feed data.
 VETTED = {
-    "_ARTICLE_COLS": "a constant column list",
+    "ARTICLE_COLUMNS": "a constant column list",
     "_DAY_INCIDENTS": "a constant subquery (the digest day's incidents; its bounds are bound parameters)",
     "', '.join(_CYCLE_COLS)": "the cycles table's columns: the field names of the CycleRecord dataclass",
     "', '.join('?' * len(_CYCLE_COLS))": "one ? placeholder per cycles column",
@@ -20,12 +20,12 @@ VETTED = {
     "int(threads)": "an integer (warehouse.threads, validated operator config)",
     "outbox": "an outbox table name, one of the keys of the constant _OUTBOX_KEYS",
     "key": "the idempotency-key column of that table, from _OUTBOX_KEYS",
-    # store._bulk: every call site passes literals (checked below)
-    "table": "_bulk: a table name, a string literal at every call site",
-    "', '.join(columns)": "_bulk: column names, the literal keys of a dict literal at every call site",
-    "select": "_bulk: those column names, with SQL types from a literal casts dict",
-    "view": "_bulk: '_rows_' + the table name",
-    "conflict": "_bulk: an ON CONFLICT clause, a string literal at every call site",
+    # warehouse.connection.bulk_insert: every call site passes literals (checked below)
+    "table": "bulk_insert: a table name, a string literal at every call site",
+    "', '.join(columns)": "bulk_insert: column names, the literal keys of a dict literal at every call site",
+    "select": "bulk_insert: those column names, with SQL types from a literal casts dict",
+    "view": "bulk_insert: '_rows_' + the table name",
+    "conflict": "bulk_insert: an ON CONFLICT clause, a string literal at every call site",
 }
 
 
@@ -36,7 +36,7 @@ def _sql_calls() -> list[tuple[str, int, ast.expr]]:
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
                     and node.func.attr in ("execute", "executemany") and node.args):
                 found.append((path.name, node.lineno, node.args[0]))
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_many":
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "execute_many":
                 found.append((path.name, node.lineno, node.args[1]))
     return found
 
@@ -50,19 +50,19 @@ def test_sql_text_never_interpolates_anything_but_vetted_constants() -> None:
                 if isinstance(part, ast.FormattedValue):
                     assert ast.unparse(part.value) in VETTED, f"{name}:{line} interpolates {ast.unparse(part.value)}"
         elif not isinstance(arg, ast.Constant):
-            # a variable: must be a module-level literal or a parameter documented as analyst SQL (store.query)
+            # a variable: must be a module-level literal or a parameter documented as analyst SQL (queries.query)
             assert isinstance(arg, ast.Name) and arg.id in ("sql",), f"{name}:{line}: SQL from {ast.unparse(arg)}"
 
 
 def test_every_bulk_insert_names_its_table_columns_and_conflict_clause_as_literals() -> None:
-    """`store._bulk` puts its table, column names, casts and ON CONFLICT clause into SQL text: each must be a
-    literal where it is called, so rows (feed data) only ever travel as Arrow values."""
-    tree = ast.parse((PROJECT_ROOT / "warehouse" / "store.py").read_text(encoding="utf-8"))
-    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-             and n.func.id == "_bulk"]
+    """`warehouse.connection.bulk_insert` puts its table, column names, casts and ON CONFLICT clause into SQL
+    text: each must be a literal where it is called, so rows (feed data) only ever travel as Arrow values."""
+    calls = [(path.name, n) for path in sorted((PROJECT_ROOT / "warehouse").glob("*.py"))
+             for n in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "bulk_insert"]
     assert len(calls) >= 8
-    for call in calls:
-        where = f"store.py:{call.lineno}"
+    for name, call in calls:
+        where = f"{name}:{call.lineno}"
         table, columns, *rest = call.args[1:]
         assert isinstance(table, ast.Constant) and isinstance(table.value, str), where
         assert isinstance(columns, ast.Dict) and all(isinstance(k, ast.Constant) for k in columns.keys), where

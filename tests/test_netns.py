@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from warehouse import store
+import warehouse.connection
+import warehouse.queries
 
 FEEDS = {"metadata": "http://100.100.100.200/latest/feed.xml", "cgnat": "http://100.64.0.1/feed.xml",
          "benchmarking": "http://198.18.0.1/feed.xml", "ietf": "http://192.0.0.170/feed.xml",
@@ -51,8 +52,8 @@ def test_a_cycle_records_every_non_global_feed_as_refused(tmp_path: Path) -> Non
     # every feed refused: no feed could be polled, so `run` says "down" (exit 2, docs/operations.md)
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Error: no feed could be polled (5 failed" in result.stderr, result.stderr[-3000:]
-    with store.open_warehouse(tmp_path / "nw.duckdb", read_only=True) as con:
-        _, rows = store.query(con, "SELECT feed, last_status, last_error FROM v_feed_health")
+    with warehouse.connection.open_warehouse(tmp_path / "nw.duckdb", read_only=True) as con:
+        _, rows = warehouse.queries.query(con, "SELECT feed, last_status, last_error FROM v_feed_health")
     health = {feed: (status, error) for feed, status, error in rows}
     assert set(health) == set(FEEDS)
     for feed, (status, error) in health.items():

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
+import warehouse.articles
+import warehouse.connection
 from flows.cycle import CycleReport, fetch_articles
 from pipeline.models import FeedEntry
-from warehouse import store
 
 ARTICLE = ("<html><body><article><h1>Drones over the border</h1>"
            + "".join(f"<p>Paragraph {i}: air defence units tracked several drones that crossed the border "
@@ -53,26 +54,26 @@ def test_a_503_page_is_retried_and_then_extracted(make_settings, flaky_server) -
     settings = make_settings(fetch={"page_retry_minutes": 0.001, "page_attempts": 3})
     entry = FeedEntry("e1", "f", "g1", flaky_server["url"], "Drones over the border", "Summary only.",
                       datetime(2025, 9, 10, tzinfo=UTC), "en")
-    with store.open_warehouse(settings.warehouse.path) as con:
-        store.upsert_entries(con, [entry], datetime.now(UTC))
+    with warehouse.connection.open_warehouse(settings.warehouse.path) as con:
+        warehouse.articles.upsert_entries(con, [entry], datetime.now(UTC))
     fetch_articles.fn(settings, CycleReport())
-    with store.open_warehouse(settings.warehouse.path) as con:
+    with warehouse.connection.open_warehouse(settings.warehouse.path) as con:
         assert con.execute("SELECT status, retry_at IS NOT NULL FROM articles").fetchone() == ("http_503", True)
-        assert store.pending_embeddings(con, "m") == []  # waits for the retry, not judged on the summary
+        assert warehouse.articles.pending_embeddings(con, "m") == []  # waits for the retry, not judged on the summary
     time.sleep(0.2)
     fetch_articles.fn(settings, CycleReport())
-    with store.open_warehouse(settings.warehouse.path) as con:
+    with warehouse.connection.open_warehouse(settings.warehouse.path) as con:
         row = con.execute("SELECT status, fetch_attempts, retry_at FROM articles").fetchone()
         assert row == ("ok", 2, None)
-        assert [a.article_id for a in store.pending_embeddings(con, "m")] == ["e1"]
+        assert [a.article_id for a in warehouse.articles.pending_embeddings(con, "m")] == ["e1"]
 
 
 def test_a_page_failing_every_time_is_final_after_its_attempts(make_settings, flaky_server) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(fetch={"page_retry_minutes": 0.001, "page_attempts": 1})
     entry = FeedEntry("e1", "f", "g1", flaky_server["url"], "T", "Summary only.", datetime(2025, 9, 10, tzinfo=UTC), "en")
-    with store.open_warehouse(settings.warehouse.path) as con:
-        store.upsert_entries(con, [entry], datetime.now(UTC))
+    with warehouse.connection.open_warehouse(settings.warehouse.path) as con:
+        warehouse.articles.upsert_entries(con, [entry], datetime.now(UTC))
     fetch_articles.fn(settings, CycleReport())
-    with store.open_warehouse(settings.warehouse.path) as con:
+    with warehouse.connection.open_warehouse(settings.warehouse.path) as con:
         assert con.execute("SELECT status, retry_at FROM articles").fetchone() == ("http_503", None)
-        assert len(store.pending_embeddings(con, "m")) == 1  # judged on its title and summary
+        assert len(warehouse.articles.pending_embeddings(con, "m")) == 1  # judged on its title and summary

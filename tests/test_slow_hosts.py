@@ -102,10 +102,10 @@ def sites() -> Iterator[tuple[Site, Site]]:
 @pytest.mark.slow
 def test_a_trickling_host_delays_neither_the_healthy_report_nor_loses_its_own_pages(
         make_settings: Any, sites: tuple[Site, Site], prefect_harness: None, tmp_path: Path) -> None:
+    import warehouse.connection
     from flows import resources
     from flows.cycle import run_cycle
     from pipeline.clustering import cluster_model
-    from warehouse import store
 
     slow, healthy = sites
     received: list[tuple[float, str]] = []
@@ -138,7 +138,7 @@ def test_a_trickling_host_delays_neither_the_healthy_report_nor_loses_its_own_pa
         asked_first = slow.pages_asked()
         assert len(asked_first) == 2  # the host's two slots (fetch.per_host_concurrency), then the cycle went on
 
-        with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
+        with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
             stored = dict(con.execute("SELECT url, status FROM articles WHERE feed = 'slow-outlet'").fetchall())
         assert set(stored) == {slow.base + p for p in asked_first}  # the stragglers were stored, not dropped
         assert set(stored.values()) == {"timeout"}  # and will be tried again
@@ -146,7 +146,7 @@ def test_a_trickling_host_delays_neither_the_healthy_report_nor_loses_its_own_pa
         run_cycle(settings)  # the next cycle takes the slow host's next pages
         asked_second = slow.pages_asked() - asked_first
         assert len(asked_second) == 2
-        with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
+        with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
             urls = {r[0] for r in con.execute("SELECT url FROM articles WHERE feed = 'slow-outlet'").fetchall()}
         assert urls == {slow.base + p for p in asked_first | asked_second}
         assert len(received) == 1  # one alert per incident

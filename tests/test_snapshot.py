@@ -7,9 +7,9 @@ import os
 import time
 from pathlib import Path
 
+import warehouse.paths
 from flows.cycle import CycleReport, publish_snapshot
 from pipeline.settings import load_settings
-from warehouse import store
 
 
 def _settings(tmp_path: Path, max_age_minutes: float):  # type: ignore[no-untyped-def]
@@ -25,7 +25,7 @@ def _age_snapshot(path: Path, seconds: float) -> float:
 
 def test_quiet_cycle_keeps_a_recent_snapshot_and_a_busy_one_republishes(tmp_path: Path) -> None:
     settings = _settings(tmp_path, max_age_minutes=15)
-    snapshot = store.snapshot_path(settings.warehouse.path)
+    snapshot = warehouse.paths.snapshot_path(settings.warehouse.path)
     publish_snapshot.fn(settings, CycleReport())  # none yet: published even though the cycle was quiet
     assert snapshot.exists()
 
@@ -39,7 +39,7 @@ def test_quiet_cycle_keeps_a_recent_snapshot_and_a_busy_one_republishes(tmp_path
 
 def test_quiet_cycle_refreshes_a_snapshot_older_than_the_limit(tmp_path: Path) -> None:
     settings = _settings(tmp_path, max_age_minutes=15)
-    snapshot = store.snapshot_path(settings.warehouse.path)
+    snapshot = warehouse.paths.snapshot_path(settings.warehouse.path)
     publish_snapshot.fn(settings, CycleReport())
     before = _age_snapshot(snapshot, 16 * 60)
     publish_snapshot.fn(settings, CycleReport())
@@ -48,7 +48,7 @@ def test_quiet_cycle_refreshes_a_snapshot_older_than_the_limit(tmp_path: Path) -
 
 def test_zero_max_age_publishes_after_every_cycle(tmp_path: Path) -> None:
     settings = _settings(tmp_path, max_age_minutes=0)
-    snapshot = store.snapshot_path(settings.warehouse.path)
+    snapshot = warehouse.paths.snapshot_path(settings.warehouse.path)
     publish_snapshot.fn(settings, CycleReport())
     before = _age_snapshot(snapshot, 5)
     publish_snapshot.fn(settings, CycleReport())

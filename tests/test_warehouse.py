@@ -7,8 +7,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import warehouse.articles
+import warehouse.connection
+import warehouse.cycles
+import warehouse.incidents
+import warehouse.queries
 from pipeline.errors import WarehouseBusy, WarehouseError
-from warehouse import store
 from warehouse.migrate import available_migrations
 
 CONTRACT = {
@@ -22,7 +26,7 @@ CONTRACT = {
 
 
 def test_the_public_views_have_the_documented_columns_in_order(tmp_path: Path) -> None:
-    with store.open_warehouse(tmp_path / "w.duckdb") as con:
+    with warehouse.connection.open_warehouse(tmp_path / "w.duckdb") as con:
         for view, columns in CONTRACT.items():
             names = [r[0] for r in con.execute(f"DESCRIBE {view}").fetchall()]
             assert names[: len(columns)] == columns, view
@@ -30,25 +34,25 @@ def test_the_public_views_have_the_documented_columns_in_order(tmp_path: Path) -
 
 def test_migrations_are_applied_once_and_recorded(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    with store.open_warehouse(path):
+    with warehouse.connection.open_warehouse(path):
         pass
-    with store.open_warehouse(path) as con:
+    with warehouse.connection.open_warehouse(path) as con:
         versions = [r[0] for r in con.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()]
     assert versions == [v for v, _, _ in available_migrations()]
 
 
 def test_a_read_only_connection_refuses_writes(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
-    with store.open_warehouse(path):
+    with warehouse.connection.open_warehouse(path):
         pass
-    with store.open_warehouse(path, read_only=True) as con:
+    with warehouse.connection.open_warehouse(path, read_only=True) as con:
         with pytest.raises(WarehouseError):
-            store.query(con, "DELETE FROM articles")
+            warehouse.queries.query(con, "DELETE FROM articles")
 
 
 def test_reading_a_warehouse_that_does_not_exist_says_how_to_make_one(tmp_path: Path) -> None:
     with pytest.raises(WarehouseError, match="newswatch run"):
-        store.connect(tmp_path / "none.duckdb", read_only=True)
+        warehouse.connection.connect(tmp_path / "none.duckdb", read_only=True)
 
 
 def test_a_held_file_is_reported_busy_after_the_timeout(tmp_path: Path) -> None:
@@ -56,14 +60,14 @@ def test_a_held_file_is_reported_busy_after_the_timeout(tmp_path: Path) -> None:
     import sys
 
     path = tmp_path / "w.duckdb"
-    with store.open_warehouse(path):
+    with warehouse.connection.open_warehouse(path):
         pass
     holder = subprocess.Popen([sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); "
                                "print('held', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(WarehouseBusy, match="busy"):
-            store.connect(path, busy_timeout_seconds=0.5)
+            warehouse.connection.connect(path, busy_timeout_seconds=0.5)
     finally:
         holder.kill()
         holder.wait()
@@ -77,18 +81,18 @@ def test_an_opener_waiting_for_a_held_file_says_so_and_the_holder_can_let_it_in(
     import sys
 
     path = tmp_path / "w.duckdb"
-    with store.open_warehouse(path):
+    with warehouse.connection.open_warehouse(path):
         pass
-    assert not store.openers_waiting(path)
+    assert not warehouse.connection.openers_waiting(path)
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, time; from warehouse import store; c = duckdb.connect({str(path)!r}); "
-         f"print('held', flush=True)\nwhile not store.openers_waiting({str(path)!r}): time.sleep(0.01)\n"
+        [sys.executable, "-c", f"import duckdb, time; import warehouse.connection; c = duckdb.connect({str(path)!r}); "
+         f"print('held', flush=True)\nwhile not warehouse.connection.openers_waiting({str(path)!r}): time.sleep(0.01)\n"
          "c.close(); print('let in', flush=True); time.sleep(30)"], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        con = store.connect(path, busy_timeout_seconds=60)  # knocks, and gets in once the holder lets go
+        con = warehouse.connection.connect(path, busy_timeout_seconds=60)  # knocks, and gets in once the holder lets go
         assert holder.stdout.readline().strip() == "let in"
-        assert not store.openers_waiting(path)  # in: no longer waiting
+        assert not warehouse.connection.openers_waiting(path)  # in: no longer waiting
         con.close()
     finally:
         holder.kill()
@@ -102,16 +106,16 @@ def test_the_assignment_fingerprint_changes_with_new_assignments_and_with_analys
     from pipeline.models import AssignmentRecord, IncidentRecord
 
     at = datetime(2025, 9, 10, 6, 0, tzinfo=UTC)
-    with store.open_warehouse(tmp_path / "nw.duckdb") as con:
-        empty = store.assignment_fingerprint(con)
+    with warehouse.connection.open_warehouse(tmp_path / "nw.duckdb") as con:
+        empty = warehouse.incidents.assignment_fingerprint(con)
         incidents = [IncidentRecord(f"inc-{i}", f"Drones over {i}", f"a{i}", at, "Poland", "drone") for i in (1, 2)]
         records = [AssignmentRecord(f"a{i}", f"inc-{i}", 1.0, None, True, {"drone": 1}) for i in (1, 2)]
-        store.save_assignments(con, incidents, records, (2, [("drone", 2)]), at)
-        saved = store.assignment_fingerprint(con)
+        warehouse.incidents.save_assignments(con, incidents, records, (2, [("drone", 2)]), at)
+        saved = warehouse.incidents.assignment_fingerprint(con)
         assert saved != empty
-        assert store.assignment_fingerprint(con) == saved  # reading changes nothing
-        store.merge_incidents(con, "inc-1", "inc-2", reason="same night", actor="analyst", at=at)
-        assert store.assignment_fingerprint(con) != saved
+        assert warehouse.incidents.assignment_fingerprint(con) == saved  # reading changes nothing
+        warehouse.incidents.merge_incidents(con, "inc-1", "inc-2", reason="same night", actor="analyst", at=at)
+        assert warehouse.incidents.assignment_fingerprint(con) != saved
 
 
 def test_pending_ingest_is_seen_at_every_stage_until_the_article_is_assigned(tmp_path: Path) -> None:
@@ -120,22 +124,22 @@ def test_pending_ingest_is_seen_at_every_stage_until_the_article_is_assigned(tmp
 
     import numpy as np
 
-    from pipeline.models import AssignmentRecord, Extraction, FeedEntry, IncidentRecord, Judgement
+    from pipeline.models import AssignmentRecord, Extraction, FeedEntry, FetchOutcome, IncidentRecord, Judgement
 
     now = datetime(2025, 9, 10, 6, 0, tzinfo=UTC)
     model = "all-MiniLM-L6-v2"
     entry = FeedEntry("a1", "wire", "g1", "http://wire.test/a1", "Drones over Rzeszow", "", now, "en")
-    with store.open_warehouse(tmp_path / "nw.duckdb") as con:
-        assert not store.has_pending_ingest(con, now, model)
-        store.upsert_entries(con, [entry], now)
-        assert store.has_pending_ingest(con, now, model)  # to fetch
-        store.save_articles(con, [store.FetchOutcome(entry, None, Extraction(
+    with warehouse.connection.open_warehouse(tmp_path / "nw.duckdb") as con:
+        assert not warehouse.cycles.has_pending_ingest(con, now, model)
+        warehouse.articles.upsert_entries(con, [entry], now)
+        assert warehouse.cycles.has_pending_ingest(con, now, model)  # to fetch
+        warehouse.articles.save_articles(con, [FetchOutcome(entry, None, Extraction(
             "ok", "", entry.title, "Drones crossed into Polish airspace overnight.", now, "en", "precision"), now)])
-        assert store.has_pending_ingest(con, now, model)  # to embed
-        store.insert_embeddings(con, model, ["a1"], np.ones((1, 384), dtype=np.float32), now)
-        assert store.has_pending_ingest(con, now, model)  # to judge
-        store.insert_judgements(con, [Judgement("a1", True, 1.0, "cue", True, "Poland", "drone")], now)
-        assert store.has_pending_ingest(con, now, model)  # to assign
-        store.save_assignments(con, [IncidentRecord("inc-1", entry.title, "a1", now, "Poland", "drone")],
+        assert warehouse.cycles.has_pending_ingest(con, now, model)  # to embed
+        warehouse.articles.insert_embeddings(con, model, ["a1"], np.ones((1, 384), dtype=np.float32), now)
+        assert warehouse.cycles.has_pending_ingest(con, now, model)  # to judge
+        warehouse.articles.insert_judgements(con, [Judgement("a1", True, 1.0, "cue", True, "Poland", "drone")], now)
+        assert warehouse.cycles.has_pending_ingest(con, now, model)  # to assign
+        warehouse.incidents.save_assignments(con, [IncidentRecord("inc-1", entry.title, "a1", now, "Poland", "drone")],
                                [AssignmentRecord("a1", "inc-1", 1.0, None, True, {"drone": 1})], (1, [("drone", 1)]), now)
-        assert not store.has_pending_ingest(con, now, model)
+        assert not warehouse.cycles.has_pending_ingest(con, now, model)

@@ -12,13 +12,20 @@ from typing import Any
 import httpx
 import pytest
 
+import warehouse.connection
+import warehouse.queries
 from flows.deliver import deliver_outbox
 from pipeline.errors import WebhookRejected, WebhookUnavailable
 from pipeline.retry_after import parse_retry_after
-from pipeline.webhook import send_webhook
 from pipeline.settings import load_settings
-from tests.outbox_servers import HOSTILE, WebhookReceiver, raise_outbox, seed_two_incidents, webhook_receiver  # noqa: F401
-from warehouse import store
+from pipeline.webhook import send_webhook
+from tests.outbox_servers import (  # noqa: F401
+    HOSTILE,
+    WebhookReceiver,
+    raise_outbox,
+    seed_two_incidents,
+    webhook_receiver,
+)
 
 SECRET = "s3cret-for-tests"
 
@@ -32,8 +39,8 @@ def settings_for(tmp_path: Path, url: str, **alerts: Any) -> Any:
 
 
 def statuses(settings: Any) -> list[tuple[str, str, int, str | None]]:
-    with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
-        _, rows = store.query(con, "SELECT incident_id, status, attempts, last_error FROM v_alerts ORDER BY incident_id")
+    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
+        _, rows = warehouse.queries.query(con, "SELECT incident_id, status, attempts, last_error FROM v_alerts ORDER BY incident_id")
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
@@ -105,8 +112,8 @@ def test_a_429_waits_at_least_as_long_as_retry_after(tmp_path: Path, webhook_rec
     webhook_receiver.script = [(429, {"Retry-After": "120"})]
     now = datetime.now(UTC)
     deliver_outbox(s, now=now)
-    with store.open_warehouse(s.warehouse.path, read_only=True) as con:
-        _, rows = store.query(con, "SELECT min(next_attempt_at) FROM v_alerts")
+    with warehouse.connection.open_warehouse(s.warehouse.path, read_only=True) as con:
+        _, rows = warehouse.queries.query(con, "SELECT min(next_attempt_at) FROM v_alerts")
     assert rows[0][0] >= now + timedelta(seconds=119)
     assert deliver_outbox(s, now=now + timedelta(seconds=60)).sent == []
     assert len(deliver_outbox(s, now=now + timedelta(seconds=121)).sent) == 2

@@ -70,10 +70,11 @@ def backlog_server() -> Iterator[dict[str, Any]]:
 @pytest.mark.slow
 def test_a_cli_writer_gets_the_warehouse_while_a_backlog_cycle_runs(
         tmp_path: Path, make_settings: Any, backlog_server: dict[str, Any], prefect_harness: None) -> None:
+    import warehouse.connection
+    import warehouse.feeds
     from flows import resources
     from flows.cycle import run_cycle
     from pipeline.models import FeedSource
-    from warehouse import store
 
     wh = tmp_path / "nw.duckdb"
     config = tmp_path / "c.toml"
@@ -82,8 +83,8 @@ def test_a_cli_writer_gets_the_warehouse_while_a_backlog_cycle_runs(
     settings = make_settings(warehouse={"path": str(wh), "busy_timeout_seconds": 300},
                              feeds=[{"name": "backlog", "url": backlog_server["feed"]}])
     resources.classifier(settings.topic.classifier_path, settings.embed.model)  # loaded before
-    with store.open_warehouse(wh) as con:  # the feed is known, as after any earlier cycle
-        store.upsert_feeds(con, [FeedSource("backlog", backlog_server["feed"])])
+    with warehouse.connection.open_warehouse(wh) as con:  # the feed is known, as after any earlier cycle
+        warehouse.feeds.upsert_feeds(con, [FeedSource("backlog", backlog_server["feed"])])
 
     outcome: dict[str, Any] = {}
 
@@ -107,5 +108,5 @@ def test_a_cli_writer_gets_the_warehouse_while_a_backlog_cycle_runs(
     assert outcome["ended"] > muted_at
     report = outcome["report"]
     assert report.judged == BACKLOG  # the cycle lost nothing to the writer
-    with store.open_warehouse(wh, read_only=True) as con:
-        assert store.muted_feeds(con) == {"backlog"}
+    with warehouse.connection.open_warehouse(wh, read_only=True) as con:
+        assert warehouse.feeds.muted_feeds(con) == {"backlog"}

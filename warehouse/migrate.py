@@ -1,6 +1,6 @@
 """Numbered SQL migrations (warehouse/migrations/NNNN_name.sql), each applied once, in its own transaction.
 
-The only module besides store.py that runs SQL. Never edit a migration once merged: add the next number.
+With the table modules beside it (feeds, articles, incidents, outbox, ...), the only code that runs SQL. Never edit a migration once merged: add the next number.
 """
 
 from __future__ import annotations
