@@ -348,7 +348,9 @@ def rss_mb() -> float:
 
 
 def db_bytes(path: Path) -> int:
-    return sum(p.stat().st_size for p in (path, Path(str(path) + ".wal")) if p.exists())
+    import warehouse.paths
+
+    return sum(p.stat().st_size for p in warehouse.paths.database_files(path) if p.exists())
 
 
 STAGE_TASKS = {
@@ -636,6 +638,7 @@ def measure_once(args: argparse.Namespace, settings: Any, server: StreamServer, 
     """One busy cycle (every article new, on a fresh warehouse), `args.reps` idle cycles (every feed 304), and the
     embedding-only pass over the very texts the busy cycle embedded: MiniLM over every article plus the engine's
     e5 over the relevant ones, i.e. the same model work without the pipeline around it."""
+    import warehouse.paths
     from pipeline.clustering import cluster_model
 
     out: dict[str, Any] = {}
@@ -666,7 +669,7 @@ def measure_once(args: argparse.Namespace, settings: Any, server: StreamServer, 
     out["store_share_of_cycle"] = tm.get("store", 0.0) / busy["wall_s"]
     out["warehouse_bytes"] = db_bytes(wh)
     out["warehouse_mb_per_10k_articles"] = (db_bytes(wh) - result["empty_warehouse_bytes"]) / n * 10_000 / 1e6
-    out["snapshot_bytes"] = db_bytes(wh.with_name(wh.stem + ".read.duckdb"))
+    out["snapshot_bytes"] = db_bytes(warehouse.paths.snapshot_path(wh))
 
     server.reset_counts()
     idles = [run_cycle(settings, not args.no_prefect, timers, args.all_relevant) for _ in range(args.reps)]

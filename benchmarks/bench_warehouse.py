@@ -27,6 +27,7 @@ import duckdb
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import warehouse.connection  # noqa: E402
+import warehouse.paths  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES_DOC = ROOT / "docs" / "queries.md"
@@ -409,7 +410,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         built: dict[str, Any] = {"reused": True}
         print(f"reusing {db}", flush=True)
     else:
-        for stale in (db, Path(str(db) + ".wal")):
+        for stale in warehouse.paths.database_files(db):
             stale.unlink(missing_ok=True)
         built = build(db, articles=args.articles, feeds=args.feeds, relevant_share=args.relevant_share,
                       vector_fraction=args.vector_fraction, html_bytes=args.html_bytes, threads=args.threads,

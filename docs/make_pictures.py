@@ -32,13 +32,6 @@ DEMO_CONFIG = ROOT / "pipeline" / "defaults" / "demo.toml"
 WIDTH = 900
 
 
-def busiest_day(con: object) -> object:
-    """The day `newswatch demo` writes the digest of (the same query)."""
-    _, rows = warehouse.queries.query(con, "SELECT CAST(published_at AS DATE) AS d, count(*) FROM v_articles "  # type: ignore[arg-type]
-                               "WHERE relevant GROUP BY d ORDER BY count(*) DESC, d LIMIT 1")
-    return rows[0][0]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", action="store_true", help="reuse the demo warehouse instead of running the demo")
@@ -51,7 +44,7 @@ def main() -> int:
     if not args.keep or not Path(settings.warehouse.path).exists():
         subprocess.run([sys.executable, "-m", "flows", "demo"], cwd=ROOT, check=True)
     with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
-        day = busiest_day(con)
+        day = warehouse.queries.read_busiest_day(con)
         data = read_day_digest(con, settings, day)  # type: ignore[arg-type]
         first = data.new_incidents[0].incident_id
         detail = next(d for d in warehouse.outbox.read_alert_details(con) if d.alert.incident_id == first)

@@ -28,6 +28,9 @@ def demo(config: tuple[str, ...], corpus: Path, fresh: bool) -> None:
     Example:
       newswatch demo
     """
+    import warehouse.connection
+    import warehouse.paths
+    import warehouse.queries
     from flows.corpus_server import CorpusServer
 
     if not (corpus / "site").is_dir():
@@ -35,8 +38,8 @@ def demo(config: tuple[str, ...], corpus: Path, fresh: bool) -> None:
     paths = list(config) or [str(DEMO_CONFIG)]
     base = settings_from(paths)
     if fresh:
-        for suffix in ("", ".wal"):
-            Path(base.warehouse.path + suffix).unlink(missing_ok=True)
+        for file in warehouse.paths.database_files(base.warehouse.path):
+            file.unlink(missing_ok=True)
     with CorpusServer(corpus / "site") as server:
         feeds = [{"name": n, "url": u} for n, u in server.feed_urls().items()]
         settings = settings_from(paths, overrides={"feeds": feeds})
@@ -44,14 +47,9 @@ def demo(config: tuple[str, ...], corpus: Path, fresh: bool) -> None:
                    f"{settings.warehouse.path} (digest: {settings.digest.out_dir}/) under {Path.cwd()} "
                    f"(first run loads the model and starts Prefect: about a minute)...", err=True)
         run_and_report(settings)
-    import warehouse.connection
-    import warehouse.paths
-    import warehouse.queries
-
-    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
-        _, rows = warehouse.queries.query(con, "SELECT CAST(published_at AS DATE) AS d, count(*) FROM v_articles "
-                                   "WHERE relevant GROUP BY d ORDER BY count(*) DESC, d LIMIT 1")
-    day = rows[0][0] if rows else datetime.now(UTC).date()
+    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True,
+                                             busy_timeout_seconds=settings.warehouse.busy_timeout_seconds) as con:
+        day = warehouse.queries.read_busiest_day(con) or datetime.now(UTC).date()
     html_path, text_path, _ = write_digest(settings, day, Path(settings.digest.out_dir) / f"digest-{day}.html")
     # Without -c the settings are the shipped demo.toml inside the install: name its warehouse instead.
     cfg = "".join(f"-c {p} " for p in config) if config else ""

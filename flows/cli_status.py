@@ -55,7 +55,7 @@ def read_status(config: tuple[str, ...], max_age_minutes: float | None) -> dict[
         now=now, last_cycle=last, feeds=feeds, oldest_pending_alert_at=backlog.oldest_pending_alert_at,
         failing_alert_hours=settings.fetch.failing_alert_hours,
         pending_alert_max_seconds=settings.alerts.retry_max_seconds, max_cycle_age_minutes=max_age_minutes)
-    size = sum(p.stat().st_size for p in (path, Path(str(path) + ".wal")) if p.exists())
+    size = sum(p.stat().st_size for p in warehouse.paths.database_files(path) if p.exists())
     return {
         "status": verdict.outcome,
         "exit_code": verdict.exit_code,

@@ -66,7 +66,8 @@ def replay(corpus_dir: Path, settings: Settings, step_hours: float = 12.0, skip_
             if progress:
                 progress(n, len(steps), clock, report)
     channel = settings.alerts.channels[0].name
-    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
+    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True,
+                                             busy_timeout_seconds=settings.warehouse.busy_timeout_seconds) as con:
         decisions = {u: Decision(r, i) for u, (r, i) in warehouse.queries.read_decisions(con).items()}
         alerted = warehouse.queries.read_alerted_urls(con, channel)
     return Replay(labels, decisions, alerted)

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from prefect import flow
 
+import warehouse.paths
 from flows import cycle, resources
 from flows.deliver import deliver_outbox
 from pipeline.errors import NewswatchError, TransientError, WarehouseBusy
@@ -40,7 +41,7 @@ class ServiceRunning(NewswatchError):
 @contextmanager
 def cycle_lock(warehouse_path: str, wait_seconds: float = 0.0) -> Iterator[None]:
     """An exclusive OS lock beside the warehouse: one writer process at a time, released if the process dies."""
-    lock_path = Path(warehouse_path + ".lock")
+    lock_path = warehouse.paths.lock_path(warehouse_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with lock_path.open("a+") as fh:
         deadline = time.monotonic() + wait_seconds

@@ -11,14 +11,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from pipeline.models import (
-    Extraction,
-    FeedEntry,
-    FetchOutcome,
-    Judgement,
-    Page,
-    StoredArticle,
-)
+from pipeline.models import Extraction, FeedEntry, FetchOutcome, Judgement, Page, StoredArticle
 from warehouse.connection import arrow_rows, bulk_insert, transaction, utc
 
 
@@ -88,7 +81,7 @@ def save_article(con: duckdb.DuckDBPyConnection, entry: FeedEntry, page: Page | 
 
 def read_fetch_attempts(con: duckdb.DuckDBPyConnection, article_ids: Sequence[str]) -> dict[str, int]:
     """How many times each article's page was fetched so far (absent: never)."""
-    with arrow_rows(con, "_keys_articles", {"k": list(article_ids)}) as any_rows:  # see read_feed_states
+    with arrow_rows(con, "_keys_articles", {"k": list(article_ids)}) as any_rows:  # see feeds.read_feed_states
         if not any_rows:
             return {}
         rows = con.execute("SELECT article_id, fetch_attempts FROM articles "

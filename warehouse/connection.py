@@ -20,8 +20,6 @@ from warehouse.migrate import apply_migrations
 from warehouse.paths import is_snapshot, wait_path
 
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
-
-
 _NO_SPACE_MARKERS = ("No space left on device", "Disk quota exceeded", "disk is full")
 
 
@@ -210,7 +208,7 @@ def arrow_rows(con: duckdb.DuckDBPyConnection, name: str, columns: Mapping[str, 
 
 
 def bulk_insert(con: duckdb.DuckDBPyConnection, table: str, columns: Mapping[str, Sequence[object] | pa.Array],
-          conflict: str = "", casts: Mapping[str, str] | None = None) -> None:
+                conflict: str = "", casts: Mapping[str, str] | None = None) -> None:
     """INSERT INTO table (columns) SELECT ... FROM the rows, in one statement. `casts` gives a column's SQL type
     when Arrow's is not the table's (FLOAT[384] -> FLOAT[]); `conflict` is the ON CONFLICT clause."""
     view = f"_rows_{table}"

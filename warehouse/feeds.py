@@ -10,12 +10,7 @@ from datetime import datetime
 import duckdb
 
 from pipeline.errors import WarehouseError
-from pipeline.models import (
-    FeedPoll,
-    FeedSource,
-    FeedState,
-    FeedSubscription,
-)
+from pipeline.models import FeedPoll, FeedSource, FeedState, FeedSubscription
 from warehouse.connection import arrow_rows, bulk_insert, first_line, transaction, utc
 from warehouse.feedback import insert_feedback
 

@@ -12,13 +12,7 @@ import numpy as np
 
 from pipeline.errors import WarehouseError
 from pipeline.incidents import Member
-from pipeline.models import (
-    AssignmentRecord,
-    IncidentRecord,
-    Judgement,
-    StoredArticle,
-    stable_id,
-)
+from pipeline.models import AssignmentRecord, IncidentRecord, Judgement, StoredArticle, stable_id
 from warehouse.articles import ARTICLE_COLUMNS, stored_article
 from warehouse.connection import bulk_insert, transaction, utc
 from warehouse.feedback import insert_feedback

@@ -13,11 +13,7 @@ from datetime import date, datetime
 import duckdb
 
 from pipeline.alerts import AlertDetail, SourceRef, alert_detail
-from pipeline.models import (
-    Alert,
-    IncidentRecord,
-    stable_id,
-)
+from pipeline.models import Alert, IncidentRecord, stable_id
 from pipeline.outbox import IncidentFacts, OutboxAlert, OutboxDigest
 from warehouse.connection import arrow_rows, execute_many, transaction, utc
 
@@ -75,7 +71,7 @@ def read_incident_facts(con: duckdb.DuckDBPyConnection, incident_ids: Sequence[s
     """IncidentFacts (country, intruder, distinct feeds so far) of the given incidents, for channel filters."""
     if not incident_ids:
         return []
-    with arrow_rows(con, "_keys_incidents", {"k": list(incident_ids)}):  # see read_feed_states
+    with arrow_rows(con, "_keys_incidents", {"k": list(incident_ids)}):  # see feeds.read_feed_states
         rows = con.execute(
             "SELECT i.incident_id, i.country, i.intruder, count(DISTINCT a.feed) FROM incidents i "
             "LEFT JOIN incident_articles ia ON ia.incident_id = i.incident_id "

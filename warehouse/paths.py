@@ -3,6 +3,7 @@ the cycle lock and the file a waiting opener knocks on. Pure path arithmetic: no
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -20,6 +21,12 @@ def snapshot_path(warehouse_path: str | Path) -> Path:
     """Where the analysts' read-only copy of `warehouse_path` lives: `<name>.read.duckdb` beside it."""
     p = Path(warehouse_path)
     return p.with_name(p.stem + ".read" + (p.suffix or ".duckdb"))
+
+
+def snapshot_temp_path(warehouse_path: str | Path) -> Path:
+    """This process's copy of the snapshot while it is written, moved over the snapshot when complete."""
+    target = snapshot_path(warehouse_path)
+    return target.with_name(target.name + f".tmp{os.getpid()}")
 
 
 def is_snapshot(path: str | Path) -> bool:

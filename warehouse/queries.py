@@ -3,7 +3,9 @@ read-only snapshot published after every cycle."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -11,7 +13,7 @@ import pyarrow as pa
 
 from pipeline.errors import WarehouseError
 from warehouse.connection import disk_full, first_line
-from warehouse.paths import snapshot_path
+from warehouse.paths import database_files, snapshot_path, snapshot_temp_path
 
 
 def query(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] | None = None
@@ -108,6 +110,14 @@ def list_alerts(con: duckdb.DuckDBPyConnection) -> tuple[list[str], list[tuple[o
         ORDER BY al.created_at DESC, al.channel, al.incident_id""")
 
 
+def read_busiest_day(con: duckdb.DuckDBPyConnection) -> date | None:
+    """The day with the most relevant articles (the earliest of equals; the article's publication day as
+    DuckDB's CAST gives it), None when no article is relevant: the day `newswatch demo` writes the digest of."""
+    row = con.execute("SELECT CAST(published_at AS DATE) AS d, count(*) FROM v_articles "
+                      "WHERE relevant GROUP BY d ORDER BY count(*) DESC, d LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
 def read_decisions(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[bool | None, str | None]]:
     """url -> (relevant, incident_id) for every article (for scoring a replay)."""
     rows = con.execute("SELECT url, relevant, incident_id FROM v_articles").fetchall()
@@ -125,11 +135,9 @@ def read_alerted_urls(con: duckdb.DuckDBPyConnection, channel: str) -> list[str]
 def publish_snapshot(con: duckdb.DuckDBPyConnection, warehouse_path: str | Path) -> Path:
     """Copy the whole warehouse into a new file and move it over the snapshot atomically (os.replace), so a
     reader sees the old snapshot or the new one, never a half-written file, and never holds the live file."""
-    import os
-
     target = snapshot_path(warehouse_path)
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    leftovers = (tmp, Path(str(tmp) + ".wal"))
+    tmp = snapshot_temp_path(warehouse_path)
+    leftovers = database_files(tmp)
     for leftover in leftovers:
         leftover.unlink(missing_ok=True)
     catalog = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
