@@ -175,9 +175,10 @@ def read_day_digest(con: Any, settings: Settings, day: date) -> Any:
     tz = settings.digest.timezone
     start, end = digest_stage.day_window(day, tz)
     activity_start, _ = digest_stage.day_window(day - timedelta(days=digest_stage.ACTIVITY_DAYS - 1), tz)
-    rows = warehouse.digest.read_digest_data(con, start, end, activity_start, failing_for_hours=settings.fetch.failing_alert_hours)
+    rows = warehouse.digest.read_digest_data(con, start, end, activity_start)
     return digest_stage.build_digest(rows, day, tz, silent_after_days=settings.digest.silent_after_days,
-                                     max_articles=settings.digest.top_articles)
+                                     max_articles=settings.digest.top_articles,
+                                     failing_for_hours=settings.fetch.failing_alert_hours)
 
 
 def queue_digest(settings: Settings, day: date, now: datetime, *, requeue_failed: bool = False,

@@ -53,7 +53,8 @@ class FeedRow:
     last_status: str | None
     consecutive_failures: int
     last_error: str | None
-    failing: bool  # failing for at least fetch.failing_alert_hours since its last success
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
     muted: bool
     items_today: int
     newest_item_at: datetime | None  # newest item published before the end of the digest day
@@ -197,8 +198,20 @@ def _incident(row: IncidentRow, members: Sequence[DigestArticle], start: datetim
                           len(first_by_feed), today, new_sources, summarize(lead.text))
 
 
-def _failing(row: FeedRow) -> str | None:
-    if not row.failing:
+def feed_failing(row: FeedRow, failing_for_hours: float) -> bool:
+    """Whether the feed's last polls failed and its last success (none: ever since it is known) lies at least
+    `failing_for_hours` before its last poll. Poll times, not the clock: a replay lists the same feeds."""
+    if row.consecutive_failures <= 0:
+        return False
+    if row.last_success_at is None:
+        return True
+    if row.last_polled_at is None:
+        return False
+    return (row.last_polled_at - row.last_success_at).total_seconds() >= failing_for_hours * 3600
+
+
+def _failing(row: FeedRow, failing_for_hours: float) -> str | None:
+    if not feed_failing(row, failing_for_hours):
         return None
     # "<url>: http_404 (Not Found)" -> "Not Found": the row names the feed and the status already
     error = " ".join((row.last_error or "").replace(row.url, "").split()).strip(" :-—")
@@ -209,10 +222,10 @@ def _failing(row: FeedRow) -> str | None:
     return f"{row.last_status or 'failing'}, {polls}" + (f": {error}" if error else "")
 
 
-def _feed(row: FeedRow, end: datetime, silent_after_days: int) -> DigestFeed:
+def _feed(row: FeedRow, end: datetime, silent_after_days: int, failing_for_hours: float) -> DigestFeed:
     silent_days = None if row.newest_item_at is None else max((end - row.newest_item_at).days, 0)
     silent = silent_days is None or silent_days >= silent_after_days
-    return DigestFeed(row.feed, _failing(row), row.muted, silent_days, row.items_today, silent)
+    return DigestFeed(row.feed, _failing(row, failing_for_hours), row.muted, silent_days, row.items_today, silent)
 
 
 def build_activity(points: Sequence[tuple[datetime, str | None]], day: date, tz_name: str,
@@ -238,7 +251,7 @@ def build_activity(points: Sequence[tuple[datetime, str | None]], day: date, tz_
 
 
 def build_digest(rows: DigestRows, day: date, tz_name: str, *, silent_after_days: int = 3,
-                 max_articles: int = 10) -> DigestData:
+                 max_articles: int = 10, failing_for_hours: float = 0.0) -> DigestData:
     """The digest of local day `day` in `tz_name` from the warehouse's rows: incidents opened that day (new)
     and those opened before that gained articles (grown), each with the day's articles; other articles about
     the topic; feed health; the activity strip. Raises ConfigInvalid for an unknown time zone."""
@@ -256,7 +269,7 @@ def build_digest(rows: DigestRows, day: date, tz_name: str, *, silent_after_days
             new.append(inc)
         elif inc.today:
             grown.append(inc)
-    feeds = [_feed(f, end, silent_after_days) for f in rows.feeds]
+    feeds = [_feed(f, end, silent_after_days, failing_for_hours) for f in rows.feeds]
     feeds.sort(key=lambda f: (not f.problem, f.feed))
     first_day = local_day(rows.first_cycle_at, tz_name) if rows.first_cycle_at else None
     others = tuple(sorted((a for a in rows.other_articles if start <= a.published_at < end),

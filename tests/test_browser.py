@@ -41,12 +41,13 @@ def worst_case_digest() -> str:
                                  at(10, 9 + n)) for n in range(12))
     feeds = tuple(FeedRow(f"feed-{n:02d}-{'x' * 20}", f"https://f{n}.example/feed.xml", "http_503" if n % 3 else "ok",
                           n % 3, f"HTTP 503 Service Unavailable from {LONG_URL} " + LONG_WORD if n % 3 else None,
-                          n % 3 == 1, n % 4 == 0, n, at(10, 1) - timedelta(days=n)) for n in range(12))
+                          at(10, 1), at(10, 1) - timedelta(hours=7 if n % 3 == 1 else 1), n % 4 == 0, n,
+                          at(10, 1) - timedelta(days=n)) for n in range(12))
     activity = tuple((at(10, 12) - timedelta(days=n % 14, hours=n % 5), country)
                      for n in range(400) for country in ("Poland", "Estonia", "Lithuania", "Latvia", "Romania",
                                                          "Finland", "Germany", "Denmark", "Norway", None)[: 1 + n % 10])
     rows = DigestRows(tuple(incidents), tuple(members), others, feeds, activity, 214, 57, at(1, 0))
-    return render_html(build_digest(rows, DAY, "Europe/Warsaw", max_articles=10))
+    return render_html(build_digest(rows, DAY, "Europe/Warsaw", max_articles=10, failing_for_hours=6))
 
 
 def worst_case_alert() -> str:

@@ -3,7 +3,7 @@ incident, counts as of the day, feed health, the activity strip, and no digest b
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ import warehouse.outbox
 from flows.cli import main
 from flows.deliver import deliver_outbox, queue_digest, read_day_digest
 from pipeline.alerts import summarize
-from pipeline.digest import DigestRows, build_activity, build_digest, render_html, render_text
+from pipeline.digest import DigestRows, FeedRow, build_activity, build_digest, feed_failing, render_html, render_text
 from pipeline.models import FeedEntry, FeedSource, Judgement, stable_id
 from pipeline.settings import Settings, load_settings
 from tests.outbox_servers import HOSTILE, LEDE, seed_incident
@@ -217,3 +217,17 @@ def test_every_digest_time_is_in_the_digest_time_zone(warsaw) -> None:  # type: 
     text = render_text(digest_of(settings))
     assert "times in Europe/Warsaw" in text and " UTC" not in text
     assert "06:05  Russian drones enter Polish airspace" in text and "07:30  Poland shoots down drones" in text
+
+
+def test_a_feed_counts_as_failing_once_its_last_success_is_that_long_before_its_last_poll() -> None:
+    polled = datetime(2025, 9, 10, 12, tzinfo=UTC)
+
+    def row(failures: int, success_hours_before: float | None) -> FeedRow:
+        success = None if success_hours_before is None else polled - timedelta(hours=success_hours_before)
+        return FeedRow("f", "http://f/", "timeout" if failures else "ok", failures, None, polled, success, False, 0,
+                       None)
+
+    assert feed_failing(row(1, 6), 6) and feed_failing(row(3, 30), 6)
+    assert not feed_failing(row(2, 5.9), 6)
+    assert feed_failing(row(1, None), 6)  # never answered: failing from its first poll
+    assert not feed_failing(row(0, 0), 6)  # answered at its last poll

@@ -18,6 +18,7 @@ import warehouse.digest
 import warehouse.feeds
 import warehouse.queries
 from flows.cycle import CycleReport, poll_feeds
+from pipeline.digest import feed_failing
 from pipeline.retry import for_feeds
 from pipeline.settings import FetchSettings, Settings
 from tests.hostile_server import HostileServer
@@ -142,8 +143,8 @@ def test_the_digest_lists_a_feed_only_after_failing_for_the_configured_time(make
     day, start, end = date(2025, 9, 10), t0.replace(hour=0), t0.replace(hour=0) + timedelta(days=1)
 
     def listed(hours: float) -> set[str]:
-        rows = warehouse.digest.read_digest_data(con, start, end, start, failing_for_hours=hours)
-        return {f.feed for f in rows.feeds if f.failing}
+        rows = warehouse.digest.read_digest_data(con, start, end, start)
+        return {f.feed for f in rows.feeds if feed_failing(f, hours)}
 
     with warehouse.connection.open_warehouse(settings.warehouse.path) as con:
         warehouse.feeds.upsert_feeds(con, [FeedSource("brief", "http://a/"), FeedSource("long", "http://b/"),

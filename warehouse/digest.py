@@ -16,12 +16,12 @@ _DAY_INCIDENTS = (  # incidents (not dismissed or merged) with an article publis
     " WHERE ia.incident_id = i.incident_id AND a.published_at >= ? AND a.published_at < ?)")
 
 
-def read_digest_data(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, activity_start: datetime,
-                     failing_for_hours: float = 0.0) -> DigestRows:
+def read_digest_data(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, activity_start: datetime
+                     ) -> DigestRows:
     """The warehouse rows of the digest of the day [start, end) (publication time) as pipeline DigestRows:
     incidents with an article of the day and their articles published before `end` (the day's with their
-    text), the day's relevant articles in no incident, every feed (failing for at least `failing_for_hours`
-    since its last success, muted, items of the day, newest item before `end`), the relevant articles of
+    text), the day's relevant articles in no incident, every feed (its poll state, muted, items of the day,
+    newest item before `end`), the relevant articles of
     [activity_start, end) with their country, the day's counts and the first cycle's time."""
     incidents = con.execute(
         "SELECT incident_id, title, country, intruder, first_seen_at, first_article_id FROM incidents "
@@ -40,12 +40,10 @@ def read_digest_data(con: duckdb.DuckDBPyConnection, start: datetime, end: datet
         "WITH items AS (SELECT feed, coalesce(published_at, first_seen_at) AS item_at FROM entries), "
         "per_feed AS (SELECT feed, count(*) FILTER (WHERE item_at >= ? AND item_at < ?) AS today, "
         "                    max(item_at) FILTER (WHERE item_at < ?) AS newest FROM items GROUP BY feed) "
-        "SELECT f.name, f.url, f.last_status, f.consecutive_failures, f.last_error, "
-        " f.consecutive_failures > 0 AND (f.last_success_at IS NULL "
-        "  OR epoch(f.last_polled_at) - epoch(f.last_success_at) >= ? * 3600), "
-        " coalesce(f.muted, false), coalesce(p.today, 0), p.newest "
+        "SELECT f.name, f.url, f.last_status, f.consecutive_failures, f.last_error, f.last_polled_at, "
+        " f.last_success_at, coalesce(f.muted, false), coalesce(p.today, 0), p.newest "
         "FROM feeds f LEFT JOIN per_feed p ON p.feed = f.name ORDER BY f.name",
-        [start, end, end, failing_for_hours]).fetchall()
+        [start, end, end]).fetchall()
     activity = con.execute(
         "SELECT a.published_at, coalesce(i.country, j.country) FROM articles a JOIN judgements j USING (article_id) "
         "LEFT JOIN incident_articles ia USING (article_id) LEFT JOIN incidents i ON i.incident_id = ia.incident_id "
@@ -63,8 +61,8 @@ def read_digest_data(con: duckdb.DuckDBPyConnection, start: datetime, end: datet
         incidents=tuple(IncidentRow(r[0], r[1], r[2], r[3], utc(r[4]), r[5]) for r in incidents),  # type: ignore[arg-type]
         members=tuple(article(r) for r in members),
         other_articles=tuple(article(r) for r in others),
-        feeds=tuple(FeedRow(r[0], r[1], r[2], int(r[3]), r[4], bool(r[5]), bool(r[6]), int(r[7]), utc(r[8]))
-                    for r in feeds),
+        feeds=tuple(FeedRow(r[0], r[1], r[2], int(r[3]), r[4], utc(r[5]), utc(r[6]), bool(r[7]), int(r[8]),
+                            utc(r[9])) for r in feeds),
         activity=tuple((utc(r[0]), r[1]) for r in activity),  # type: ignore[misc]
         articles_seen=int(counts[0]) if counts else 0, relevant_articles=int(counts[1] or 0) if counts else 0,
         first_cycle_at=read_first_cycle_at(con),
