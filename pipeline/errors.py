@@ -1,21 +1,29 @@
 """The newswatch exception tree; third-party errors are translated into it once, at the edge.
 
     NewswatchError
-    ├── TransientError      retrying later can succeed
-    │   ├── FeedUnavailable     timeout, connection refused, HTTP 5xx/429
-    │   ├── PageUnavailable
-    │   ├── WarehouseBusy       another process holds the DuckDB file
-    │   ├── DiskFull            no space left for the warehouse, its snapshot or an output file
-    │   ├── SmtpUnavailable     connection refused/dropped, timeout, SMTP 4xx
-    │   ├── WebhookUnavailable  timeout, connection error, HTTP 5xx/429 (keeps Retry-After)
-    │   └── NotifyUnavailable   an Apprise service did not take the message (Apprise tells no more)
-    └── PermanentError      retrying will not help
-        ├── ConfigInvalid       bad or misspelt setting (names the key and the file)
-        ├── FetchRefused        URL scheme or address not allowed (SSRF guard), too large
-        ├── FeedMalformed       body is not a feed
-        ├── SmtpRejected        SMTP 5xx (recipient, sender, message or login refused), TLS refused
-        ├── WebhookRejected     HTTP 4xx other than 429, redirect
-        └── ModelUnavailable    the embedding model cannot be loaded offline
+    ├── TransientError          retrying later can succeed
+    │   ├── FeedUnavailable         a GET, of a feed or a page: timeout, connection or DNS error, HTTP 5xx/429
+    │   ├── WarehouseBusy           another process holds the DuckDB file
+    │   ├── DiskFull                no space left for the warehouse, its snapshot or an output file
+    │   ├── SmtpUnavailable         connection refused/dropped, timeout, SMTP 4xx
+    │   ├── WebhookUnavailable      timeout, connection error, HTTP 5xx/429 (keeps Retry-After)
+    │   └── NotifyUnavailable       an Apprise service did not take the message (Apprise tells no more)
+    ├── PermanentError          retrying will not help
+    │   ├── ConfigInvalid           bad or misspelt setting (names the key and the file)
+    │   ├── FetchRefused            URL scheme or address not allowed (SSRF guard), body too large, HTTP 4xx
+    │   ├── FeedMalformed           body is not a feed
+    │   ├── OpmlInvalid             an imported file is not an OPML feed list (pipeline/opml.py)
+    │   ├── WarehouseError          the warehouse file cannot be used (corrupt, wrong version, unwritable)
+    │   ├── SmtpRejected            SMTP 5xx (recipient, sender, message or login refused), TLS refused
+    │   ├── WebhookRejected         HTTP 4xx other than 429, redirect
+    │   └── ModelUnavailable        the embedding model cannot be loaded offline
+    ├── FetchFailed             a GET gave no usable body (`url`, `reason`): FeedUnavailable or FetchRefused
+    └── DeliveryFailed          one alert or digest not sent on one channel (`channel`, `reason`): the
+                                Smtp*, Webhook* and NotifyUnavailable classes
+
+A class under FetchFailed or DeliveryFailed is also under TransientError or PermanentError, which decides
+whether it is retried; catch FetchFailed or DeliveryFailed to record the reason of any outcome. The flows
+layer adds CycleFailed (a stage stopped the cycle) and ServiceRunning (a second `serve` on one warehouse).
 """
 
 from __future__ import annotations

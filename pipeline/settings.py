@@ -148,7 +148,8 @@ def _check_topic(path: str) -> None:
 
 @functools.lru_cache(maxsize=8)
 def _read_topic(path: str, mtime_ns: int, size: int) -> None:
-    """Parse and validate a topic file once per version of it (about 70 ms; tests load settings hundreds of times)."""
+    """Parse and validate a topic file once per version of it: it takes long enough to matter when settings are
+    loaded hundreds of times (the tests do)."""
     from pipeline.topics import load_topic
 
     load_topic(path)

@@ -181,7 +181,8 @@ class _DeadlineSSLSocket(_DeadlineWaits, ssl.SSLSocket):
 @functools.lru_cache(maxsize=4)
 def _tls_context(ca_file: str | None = None) -> ssl.SSLContext:
     """httpx's default verifying TLS context (certifi's CA bundle, hostname checked), plus the authorities in
-    `ca_file`; built once per file: loading the bundle costs about 0.6 s. Its sockets are `_DeadlineSSLSocket`s."""
+    `ca_file`; built once per file, since loading the bundle is slow (benchmarks/PERFORMANCE.md, "Costs behind
+    choices in the code"). Its sockets are `_DeadlineSSLSocket`s."""
     context = httpx.create_ssl_context()
     if ca_file:
         context.load_verify_locations(cafile=ca_file)
@@ -249,9 +250,9 @@ _CONNECT_TIMEOUT = 10.0  # at most, for a new connection (and its TLS handshake)
 
 class Client:
     """Keep-alive HTTP/1.1 connections for `fetch`, on the standard library's http.client: a conditional GET
-    answering 304 costs about 0.15 ms of CPU, against 0.25 ms through httpcore and 0.55 ms through httpx (500
-    feeds, 8 threads: 0.15 / 0.24 / 0.48 s), which is most of a quiet cycle. Idle connections are kept per origin
-    for `keepalive_seconds` and dropped when the server has closed them. No cookies are kept: every GET stands
+    answering 304 costs much less CPU here than through httpcore or httpx, and those GETs are most of a quiet cycle
+    (benchmarks/PERFORMANCE.md, "Costs behind choices in the code"). Idle connections are kept per origin for
+    `keepalive_seconds` and dropped when the server has closed them. No cookies are kept: every GET stands
     alone. Thread-safe; close it (or use it as a context manager) when done. `connector` opens TCP connections
     (default: `socket.create_connection`; tests route addresses to a local server); `proxies` says which GETs go
     through an HTTP proxy (none by default)."""
