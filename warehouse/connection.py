@@ -193,8 +193,8 @@ def arrow_rows(con: duckdb.DuckDBPyConnection, name: str, columns: Mapping[str, 
     """Expose the rows `columns` (column -> values, or a ready Arrow array such as vectors) to SQL as view `name`
     for the duration of the block; yields False when there are no rows. Datetimes are stored in UTC.
 
-    duckdb's executemany runs one statement per row (about 10 ms a row with a primary key here, benchmarks/
-    PERFORMANCE.md); one statement over an Arrow scan writes thousands of rows in milliseconds."""
+    duckdb's executemany runs one statement per row, slow with a primary key; one statement over an Arrow scan
+    writes thousands of rows at once (benchmarks/PERFORMANCE.md, "Costs behind choices in the code")."""
     arrays = {c: v if isinstance(v, pa.Array) else pa.array([utc(x) if isinstance(x, datetime) else x for x in v])
               for c, v in columns.items()}
     if not arrays or len(next(iter(arrays.values()))) == 0:

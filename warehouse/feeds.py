@@ -26,8 +26,8 @@ def upsert_feeds(con: duckdb.DuckDBPyConnection, sources: Sequence[FeedSource]) 
 
 
 def read_feed_states(con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> list[FeedState]:
-    # Keys go in as an Arrow table, never as a list parameter: duckdb binds a Python list element by element
-    # (about 5 ms each here, two failed optional imports apiece), seconds for a few hundred feeds.
+    # Keys go in as an Arrow table, never as a list parameter: duckdb binds a Python list element by element,
+    # two failed optional imports apiece, which adds up to seconds for a few hundred feeds (PERFORMANCE.md).
     with arrow_rows(con, "_keys_feeds", {"k": list(names)}) as any_rows:
         if not any_rows:
             return []
