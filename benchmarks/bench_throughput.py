@@ -463,14 +463,13 @@ def task_run_seconds(flow_run_id: Any, expected: Sequence[str], timeout_seconds:
 
 def stored_texts(settings: Any, lead_words: int, embedded_by: str | None = None) -> list[str]:
     """The embedding texts of the stored articles (only those holding a vector of model `embedded_by`)."""
+    import warehouse.articles
     import warehouse.connection
     from pipeline.embed import embedding_text
 
     with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
-        rows = con.execute("SELECT title, text FROM articles a WHERE retry_at IS NULL AND (?::VARCHAR IS NULL OR "
-                           "EXISTS (SELECT 1 FROM embeddings e WHERE e.article_id = a.article_id AND e.model = ?)) "
-                           "ORDER BY published_at, article_id", [embedded_by, embedded_by]).fetchall()
-    return [embedding_text(t or "", x or "", lead_words) for t, x in rows]
+        rows = warehouse.articles.read_article_texts(con, embedded_by)
+    return [embedding_text(t, x, lead_words) for t, x in rows]
 
 
 def embed_rate(model: str, batch_size: int, texts: Sequence[str]) -> tuple[float, float]:

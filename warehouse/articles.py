@@ -142,3 +142,13 @@ def insert_judgements(con: duckdb.DuckDBPyConnection, judgements: Sequence[Judge
         }, "ON CONFLICT (article_id) DO UPDATE SET relevant = excluded.relevant, score = excluded.score, "
            "reason = excluded.reason, report = excluded.report, country = excluded.country, "
            "intruder = excluded.intruder, event_day = excluded.event_day, judged_at = excluded.judged_at")
+
+
+def read_article_texts(con: duckdb.DuckDBPyConnection, embedded_by: str | None = None) -> list[tuple[str, str]]:
+    """(title, text) of every final article (no retry pending), oldest first; with `embedded_by`, only those
+    holding a vector of that model. For measuring embedders over the stored corpus."""
+    rows = con.execute(
+        "SELECT title, text FROM articles a WHERE retry_at IS NULL AND (?::VARCHAR IS NULL OR "
+        "EXISTS (SELECT 1 FROM embeddings e WHERE e.article_id = a.article_id AND e.model = ?)) "
+        "ORDER BY published_at, article_id", [embedded_by, embedded_by]).fetchall()
+    return [(t or "", x or "") for t, x in rows]
