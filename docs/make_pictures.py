@@ -24,7 +24,7 @@ import warehouse.outbox  # noqa: E402
 import warehouse.queries  # noqa: E402
 from flows.cli import settings_from  # noqa: E402
 from flows.deliver import read_day_digest  # noqa: E402
-from pipeline.alerts import render_alert_html  # noqa: E402
+from pipeline.alerts import alert_detail, render_alert_html  # noqa: E402
 from pipeline.digest import render_html  # noqa: E402
 from tests.chromium import find_chromium, measure, screenshot, serve_directory  # noqa: E402
 
@@ -47,7 +47,7 @@ def main() -> int:
         day = warehouse.queries.read_busiest_day(con)
         data = read_day_digest(con, settings, day)  # type: ignore[arg-type]
         first = data.new_incidents[0].incident_id
-        detail = next(d for d in warehouse.outbox.read_alert_details(con) if d.alert.incident_id == first)
+        detail = alert_detail(next(s for s in warehouse.outbox.read_alert_sources(con) if s.alert.incident_id == first))
     pages = {"digest": render_html(data), "alert": render_alert_html(detail, settings.digest.timezone)}
     with tempfile.TemporaryDirectory(prefix="newswatch-pictures-") as tmp, serve_directory(Path(tmp)) as base:
         for name, html in pages.items():

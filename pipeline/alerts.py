@@ -7,7 +7,6 @@ treated as hostile: collapsed to one line where it could reach a header, escaped
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,18 +58,27 @@ class AlertDetail:
 
 
 
-def alert_detail(alert: Alert, first_text: str, other_articles: Sequence[SourceRef], max_sources: int = 10
-                 ) -> AlertDetail:
+@dataclass(frozen=True)
+class AlertSources:
+    """What the warehouse holds for an alert's message: its row, the first report's text and the incident's
+    other articles so far, in publication order (several may come from one outlet)."""
+
+    alert: Alert
+    first_text: str
+    other_articles: tuple[SourceRef, ...]
+
+
+def alert_detail(sources: AlertSources, max_sources: int = 10) -> AlertDetail:
     """What an alert's message says beyond its row: the first report's text and one line per other outlet (that
-    outlet's first article in `other_articles`, given in publication order), at most `max_sources` lines; the
-    source count is every distinct feed, the alert's own included."""
-    seen = {alert.feed}
+    outlet's first article), at most `max_sources` lines; the source count is every distinct feed, the alert's
+    own included."""
+    seen = {sources.alert.feed}
     others = []
-    for ref in other_articles:
+    for ref in sources.other_articles:
         if ref.feed not in seen:
             seen.add(ref.feed)
             others.append(ref)
-    return AlertDetail(alert, first_text, tuple(others[:max_sources]), len(seen))
+    return AlertDetail(sources.alert, sources.first_text, tuple(others[:max_sources]), len(seen))
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'»”)]?\s+(?=[A-Z0-9\"'«“(À-Ž])")

@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pipeline import retry
-from pipeline.alerts import AlertDetail
+from pipeline.alerts import AlertDetail, AlertSources, alert_detail
 from pipeline.errors import ConfigInvalid, DeliveryFailed, PermanentError
 from pipeline.models import stable_id
 from pipeline.settings import AlertChannel, AlertSettings
@@ -108,10 +108,15 @@ def digest_day_due(now: datetime, send_time: str, timezone: str) -> date:
 
 @dataclass(frozen=True)
 class OutboxAlert:
-    """A pending alert row claimed for delivery, with what its message says."""
+    """A pending alert row claimed for delivery, with what its message is made of."""
 
-    detail: AlertDetail
+    sources: AlertSources
     attempts: int  # attempts before this one
+
+    @property
+    def detail(self) -> AlertDetail:
+        """What its message says (pipeline.alerts.alert_detail)."""
+        return alert_detail(self.sources)
 
 
 @dataclass(frozen=True)

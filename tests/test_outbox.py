@@ -121,3 +121,19 @@ def test_the_webhook_secret_comes_only_from_the_environment(tmp_path) -> None:  
         load_settings([cfg], environ={})
     s = load_settings([], environ={"NEWSWATCH_WEBHOOK__SECRET": "hunter2-hook"})
     assert s.webhook.secret is not None and "hunter2" not in repr(s.webhook)
+
+
+def test_an_alert_lists_one_line_per_other_outlet_its_first_article_and_counts_every_feed() -> None:
+    from pipeline.alerts import AlertSources, SourceRef, alert_detail
+    from pipeline.models import Alert
+
+    at = datetime(2025, 9, 10, 6, tzinfo=UTC)
+    alert = Alert("a1", "inc-1", "art-1", "desk", "pending", at, "Drones over Poland", "Poland", "Russia",
+                  "https://a.example/1", "Drones over Poland", "alpha", at)
+    refs = (SourceRef("beta", "first of beta", "https://b.example/1", at + timedelta(minutes=5)),
+            SourceRef("alpha", "alpha again", "https://a.example/2", at + timedelta(minutes=6)),
+            SourceRef("beta", "second of beta", "https://b.example/2", at + timedelta(minutes=7)),
+            SourceRef("gamma", "gamma", "https://c.example/1", at + timedelta(minutes=8)))
+    detail = alert_detail(AlertSources(alert, "lead", refs))
+    assert [r.title for r in detail.other_sources] == ["first of beta", "gamma"] and detail.source_count == 3
+    assert [r.feed for r in alert_detail(AlertSources(alert, "lead", refs), max_sources=1).other_sources] == ["beta"]

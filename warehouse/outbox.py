@@ -12,7 +12,7 @@ from datetime import date, datetime
 
 import duckdb
 
-from pipeline.alerts import AlertDetail, SourceRef, alert_detail
+from pipeline.alerts import AlertSources, SourceRef
 from pipeline.models import Alert, IncidentRecord, stable_id
 from pipeline.outbox import IncidentFacts, OutboxAlert, OutboxDigest
 from warehouse.connection import arrow_rows, execute_many, transaction, utc
@@ -80,7 +80,7 @@ def read_incident_facts(con: duckdb.DuckDBPyConnection, incident_ids: Sequence[s
     return [IncidentFacts(r[0], r[1], r[2], max(int(r[3]), 1)) for r in rows]
 
 
-def _alert_details(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert], max_sources: int) -> list[AlertDetail]:
+def _alert_sources(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert]) -> list[AlertSources]:
     """Each alert with its first report's text and the incident's other articles (publication order); which
     of them its message lists is pipeline.alerts.alert_detail's choice."""
     out = []
@@ -91,19 +91,18 @@ def _alert_details(con: duckdb.DuckDBPyConnection, alerts: Sequence[Alert], max_
             "JOIN articles a USING (article_id) WHERE ia.incident_id = ? AND a.article_id <> ? "
             "ORDER BY a.published_at, a.article_id", [al.incident_id, al.article_id],
         ).fetchall()
-        others = [SourceRef(r[0], r[1], r[2], utc(r[3])) for r in rows]  # type: ignore[arg-type]
-        out.append(alert_detail(al, text_row[0] if text_row else "", others, max_sources))
+        others = tuple(SourceRef(r[0], r[1], r[2], utc(r[3])) for r in rows)  # type: ignore[arg-type]
+        out.append(AlertSources(al, text_row[0] if text_row else "", others))
     return out
 
 
-def read_alert_details(con: duckdb.DuckDBPyConnection, *, channel: str | None = None, max_sources: int = 10
-                       ) -> list[AlertDetail]:
-    """AlertDetail of every alert (of `channel`), oldest first: what its message says as of now."""
-    return _alert_details(con, read_alerts(con, channel=channel), max_sources)
+def read_alert_sources(con: duckdb.DuckDBPyConnection, *, channel: str | None = None) -> list[AlertSources]:
+    """What the message of every alert (of `channel`) is made of as of now, oldest first."""
+    return _alert_sources(con, read_alerts(con, channel=channel))
 
 
 def claim_due_alerts(con: duckdb.DuckDBPyConnection, channel: str, now: datetime, lease_until: datetime,
-                     limit: int = 500, max_sources: int = 10) -> list[OutboxAlert]:
+                     limit: int = 500) -> list[OutboxAlert]:
     """Pending alerts of `channel` due at `now` (next_attempt_at NULL or past), oldest incident first, as
     OutboxAlert; their next_attempt_at is set to `lease_until` in the same transaction."""
     with transaction(con):
@@ -115,7 +114,7 @@ def claim_due_alerts(con: duckdb.DuckDBPyConnection, channel: str, now: datetime
         attempts = {r[0]: int(r[1]) for r in rows}
         execute_many(con, "UPDATE alerts SET next_attempt_at = ? WHERE alert_id = ?", [[lease_until, a] for a in attempts])
     alerts = [a for a in read_alerts(con, status="pending", channel=channel) if a.alert_id in attempts]
-    return [OutboxAlert(d, attempts[d.alert.alert_id]) for d in _alert_details(con, alerts, max_sources)]
+    return [OutboxAlert(s, attempts[s.alert.alert_id]) for s in _alert_sources(con, alerts)]
 
 
 _OUTBOX_KEYS = {"alerts": "alert_id", "digests": "digest_id"}  # outbox tables and their idempotency keys
