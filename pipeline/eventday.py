@@ -90,7 +90,8 @@ def _weekdays(lead: str, vocabulary: _Vocabulary) -> list[int]:
     if vocabulary.cjk:
         for stem, weekday in vocabulary.days:
             for match in re.finditer(re.escape(stem), lead):
-                if _is_period(lead[match.end():match.end() + 4].lstrip(), vocabulary):
+                after = lead[match.end():match.end() + 6].lstrip()
+                if any(_is_period(after[k:], vocabulary) for k in range(2)):  # 星期五晚上, 金曜日の夜
                     found.append(weekday)
         return found
     words = _WORD.findall(lead)

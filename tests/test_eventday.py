@@ -24,6 +24,9 @@ SATURDAY_MORNING = datetime(2025, 9, 27, 7, 40, tzinfo=timezone(timedelta(hours=
      date(2025, 9, 25)),
     ("Lentoasema suljettiin", "Droonit havaittiin keskiviikkona illalla kentän lähellä.", "fi", date(2025, 9, 24)),
     ("气球飞越台湾北部", "国防部表示，星期五晚上一个气球飞越台湾北部。", "zh", date(2025, 9, 26)),
+    ("ドローン目撃", "金曜日の夜、空港上空でドローンが目撃された。", "ja", date(2025, 9, 26)),
+    ("공항 상공 드론", "금요일 저녁 공항 상공에서 드론이 목격됐다.", "ko", date(2025, 9, 26)),
+    ("Drony nad letištěm", "V pátek večer byly nad letištěm spatřeny drony.", "cs", date(2025, 9, 26)),
 ])
 def test_a_weekday_beside_a_part_of_the_day_dates_the_event(title: str, text: str, lang: str, day: date) -> None:
     assert stated_day(title, text, SATURDAY_MORNING, lang) == day
