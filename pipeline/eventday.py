@@ -112,8 +112,8 @@ def _weekdays(lead: str, vocabulary: _Vocabulary) -> list[int]:
 
 
 def stated_day(title: str, text: str, published_at: datetime, lang: str | None) -> date | None:
-    """The day the headline or lead dates the event to (the latest such weekday on or before the day after the
-    publication's calendar day), or None when it names no weekday beside a part of the day. Read in the
+    """The day the headline or lead dates the event to (the latest such weekday on or before the publication's
+    calendar day, or the day after for an afternoon or evening time in UTC), or None when it names no weekday beside a part of the day. Read in the
     article's language and in English (wire copy quotes English datelines); when it names several days, the
     earliest: the event comes before the statements about it."""
     lead = fold_text(f"{title} . {' '.join(text.split()[:LEAD_WORDS])}")
@@ -124,8 +124,12 @@ def stated_day(title: str, text: str, published_at: datetime, lang: str | None) 
             found += _weekdays(lead, vocabulary)
     if not found:
         return None
-    # A day ahead of the publication time's own date is allowed: a timestamp in UTC can fall on the evening before
-    # the local date the text speaks of (published Tuesday 23:10 UTC, "early on Wednesday" in Romania).
-    latest = published_at.date() + timedelta(days=1)
+    # A time in UTC from noon on can fall on the evening before the local date the text speaks of (published Tuesday
+    # 23:10 UTC, "early on Wednesday" in Romania): then the next day is allowed. A time with its own offset is
+    # already local, and a bare date (midnight) is the day itself.
+    latest = published_at.date()
+    offset = published_at.utcoffset()
+    if (offset is None or not offset) and published_at.hour >= 12:
+        latest += timedelta(days=1)
     back = max((latest.weekday() - weekday) % 7 for weekday in found)
     return latest - timedelta(days=back)

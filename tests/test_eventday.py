@@ -58,3 +58,13 @@ def test_words_of_other_languages_that_look_like_weekdays_are_not_read_in_englis
     text = "A martial court met in the evening to hear the case of the pilots."
     assert stated_day("Court hears pilots", text, SATURDAY_MORNING, "en") is None
 
+
+
+def test_a_bare_date_or_a_local_time_is_its_own_day() -> None:
+    """Only an afternoon or evening time in UTC may speak of the next local day: a bare date (midnight) or a time
+    with its own offset is the day the text counts back from ("Saturday night" on a Friday is last Saturday)."""
+    text = "The couple had been out since Saturday night, police said."
+    friday_date = datetime(2015, 6, 12, tzinfo=UTC)
+    assert stated_day("Shooting", text, friday_date, "en") == date(2015, 6, 6)
+    friday_evening_local = datetime(2015, 6, 12, 22, 0, tzinfo=timezone(timedelta(hours=2)))
+    assert stated_day("Shooting", text, friday_evening_local, "en") == date(2015, 6, 6)
