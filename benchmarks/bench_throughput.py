@@ -281,7 +281,8 @@ def instrument(timers: Timers, all_relevant: bool) -> Iterator[None]:
     import pkgutil
 
     import warehouse
-    from flows import cycle
+    from flows import stages
+    from pipeline import judge, page_gets
     from pipeline.embed import E5_SMALL
 
     saved: list[tuple[Any, str, Any]] = []
@@ -318,9 +319,9 @@ def instrument(timers: Timers, all_relevant: bool) -> Iterator[None]:
             continue  # inside open_warehouse / the timed functions already
         else:
             patch(store, name, timers.wrap("store", timers.wrap(f"{store.__name__}.{name}", fn)))
-    patch(cycle, "extract_article", timers.wrap("extract_cpu_threads", cycle.extract_article))
+    patch(page_gets, "extract_article", timers.wrap("extract_cpu_threads", page_gets.extract_article))
 
-    original_embed_pending = cycle._embed_pending
+    original_embed_pending = stages._embed_pending
 
     def embed_pending(settings: Any, model: str, *args: Any, **kwargs: Any) -> int:
         t0 = time.perf_counter()
@@ -329,11 +330,11 @@ def instrument(timers: Timers, all_relevant: bool) -> Iterator[None]:
         finally:
             timers.add("e5_embed" if model == E5_SMALL else "minilm_embed", time.perf_counter() - t0)
 
-    patch(cycle, "_embed_pending", embed_pending)
+    patch(stages, "_embed_pending", embed_pending)
     if all_relevant:
-        judge = cycle.judge_article
-        patch(cycle, "judge_article",
-              lambda *a, **k: dataclasses.replace(judge(*a, **k), relevant=True, report=True))
+        judge_article = judge.judge_article
+        patch(judge, "judge_article",
+              lambda *a, **k: dataclasses.replace(judge_article(*a, **k), relevant=True, report=True))
     try:
         yield
     finally:
@@ -362,10 +363,10 @@ STAGE_TASKS = {
 
 def run_cycle(settings: Any, use_prefect: bool, timers: Timers, all_relevant: bool) -> dict[str, Any]:
     """One monitor cycle; wall time, the CycleReport, per-stage seconds (task-run timestamps) and timers."""
-    from flows import cycle
+    from flows import cycle, stages
 
     timers.reset()
-    stages: dict[str, float] = {}
+    stage_s: dict[str, float] = {}
     with instrument(timers, all_relevant):
         t0 = time.perf_counter()
         if use_prefect:
@@ -374,30 +375,35 @@ def run_cycle(settings: Any, use_prefect: bool, timers: Timers, all_relevant: bo
             wall = time.perf_counter() - t0
             report = state.result()
             t1 = time.perf_counter()
-            stages = task_run_seconds(state.state_details.flow_run_id, ran)
+            stage_s = task_run_seconds(state.state_details.flow_run_id, ran)
             timers.add("wait_task_runs_recorded", time.perf_counter() - t1)
         else:  # the same stages, called as plain functions (no Prefect server), each timed here
-            report = cycle.CycleReport()
+            results: dict[str, Any] = {}
 
             def timed(stage: str, fn: Callable[..., Any], *a: Any) -> None:
                 t = time.perf_counter()
-                fn(*a)
-                stages[stage] = time.perf_counter() - t
+                results[stage] = fn(*a)
+                stage_s[stage] = time.perf_counter() - t
 
-            timed("register", cycle.register_channels, settings, report)
-            timed("poll", cycle.poll_feeds.fn, settings, report)
+            timed("register", stages.register_channels, settings)
+            timed("poll", stages.poll_feeds.fn, settings)
             fetched = threading.Event()
-            fetcher = threading.Thread(target=timed, args=("fetch_extract", cycle.fetch_articles.fn, settings, report,
+            fetcher = threading.Thread(target=timed, args=("fetch_extract", stages.fetch_articles.fn, settings,
                                                            fetched))
             fetcher.start()  # as flows.cycle._fetch_and_embed: the embedder works beside the fetch stage
-            timed("embed", cycle.embed_articles.fn, settings, report, fetched)
+            timed("embed", stages.embed_articles.fn, settings, fetched)
             fetcher.join()
-            for task in (cycle.judge_articles, cycle.assign_incidents, cycle.raise_alerts):
-                timed(STAGE_TASKS[task.name], task.fn, settings, report)
+            for task in (stages.judge_articles, stages.assign_incidents, stages.raise_alerts):
+                timed(STAGE_TASKS[task.name], task.fn, settings)
             timed("deliver", cycle.deliver_stage.fn, settings)
-            timed("snapshot", cycle.publish_snapshot.fn, settings, report)
+            assigned = results["assign"]
+            report = cycle.CycleReport(
+                **vars(results["poll"]), **vars(results["judge"]), articles=results["fetch_extract"],
+                embedded=results["embed"] + assigned.embedded, assigned=assigned.assigned,
+                incidents_opened=assigned.incidents_opened, alerts=results["alerts"])
+            timed("snapshot", stages.publish_snapshot.fn, settings, report)
             wall = time.perf_counter() - t0
-    return {"wall_s": wall, "report": report, "stages_s": stages, "timers_s": dict(timers.seconds),
+    return {"wall_s": wall, "report": report, "stages_s": stage_s, "timers_s": dict(timers.seconds),
             "timer_calls": dict(timers.calls)}
 
 
@@ -473,7 +479,7 @@ def stored_texts(settings: Any, lead_words: int, embedded_by: str | None = None)
 
 
 def embed_rate(model: str, batch_size: int, texts: Sequence[str]) -> tuple[float, float]:
-    """(texts/s, seconds) of the cached embedder over `texts`, chunked like flows.cycle._embed_pending."""
+    """(texts/s, seconds) of the cached embedder over `texts`, chunked like flows.stages._embed_pending."""
     from flows import resources
 
     emb = resources.embedder(model, batch_size)

@@ -44,7 +44,7 @@ END = "2026-11-01 00:00:00+00"   # the stream's last publication time; it starts
 SPAN_DAYS = 730
 DIM = 384                       # all-MiniLM-L6-v2 and multilingual-e5-small both give 384 floats
 MINILM = "all-MiniLM-L6-v2"     # settings.embed.model: every article whose page is final (retry_at IS NULL)
-E5 = "multilingual-e5-small"    # the cluster engine's dense model: relevant articles only (flows/cycle.py)
+E5 = "multilingual-e5-small"    # the cluster engine's dense model: relevant articles only (flows/stages.py)
 STATES = ["Poland", "Estonia", "Latvia", "Lithuania", "Finland", "Denmark", "Norway", "Sweden", "Germany",
           "Netherlands", "Belgium", "Romania", "Moldova", "Slovakia", "Hungary", "Czech Republic", "Bulgaria",
           "Turkey", "Greece", "Ukraine"]

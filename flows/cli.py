@@ -167,6 +167,9 @@ def main(verbose: int) -> None:
     """
     global _VERBOSITY
     _VERBOSITY = verbose
+    from flows.process import prepare_process
+
+    prepare_process()  # before any command loads the model or starts threads
     _setup_logging(verbose)
     quiet_prefect()  # before any command imports prefect: it reads these once
 

@@ -10,12 +10,14 @@ from typing import Any
 from prefect import flow
 
 from flows.cycle import monitor_cycle
+from flows.process import prepare_process
 from flows.serve import digest_flow
 from pipeline.settings import load_settings
 
 
 @flow(name="newswatch-cycle-deployment")
 async def cycle_entry(config: list[str]) -> dict[str, Any]:
+    prepare_process()
     report = await monitor_cycle(load_settings([Path(c) for c in config]))
     return {"alerts": len(report.alerts), "new_entries": report.new_entries, "failed_feeds": len(report.feeds_failed)}
 

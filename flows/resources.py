@@ -1,18 +1,24 @@
-"""Process-wide resources built once at the entry point and reused between cycles (the model stays loaded)."""
+"""Process-wide resources built once at the entry point and reused between cycles (the model stays loaded), and the
+process's state between cycles: the stop signal, the page GETs still running, the kept incident index."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from pipeline import web
 from pipeline.embed import Embedder, load_embedder
 from pipeline.errors import ConfigInvalid
+from pipeline.incidents import ClusterSettings, IncidentIndex
+from pipeline.page_gets import PageGets
 from pipeline.proxies import ProxyRoutes
 from pipeline.relevance import ReportClassifier, load_classifier
 from pipeline.settings import Settings
@@ -161,3 +167,45 @@ def warehouse(settings: Settings) -> AbstractContextManager[Any]:
     only between units."""
     hold = _HOLDS.get(settings.warehouse.path)
     return hold.unit() if hold is not None else _open(settings)
+
+
+# Set by `newswatch serve` on Ctrl-C / SIGTERM: the running cycle stops at the next stage boundary.
+STOP = threading.Event()
+
+
+# The page GETs this process runs, by warehouse path: stragglers outlive their fetch stage (pipeline/page_gets.py).
+_PAGE_GETS: dict[str, PageGets] = defaultdict(PageGets)
+
+
+def page_gets(path: str) -> PageGets:
+    return _PAGE_GETS[path]
+
+
+def running_page_gets(path: str) -> PageGets | None:
+    """The page GETs for the warehouse at `path`, None when this process never fetched for it."""
+    return _PAGE_GETS.get(path)
+
+
+@dataclass
+class KeptIndex:
+    """The incident index of the last cycle, kept in the process (`newswatch serve`, `eval`) so a cycle reads and
+    indexes only the members assigned since, instead of every member in the window (benchmarks/PERFORMANCE.md)."""
+
+    key: tuple[str, ClusterSettings, str]  # warehouse path, engine settings, model
+    index: IncidentIndex
+    saved_at: datetime  # assigned_at of the last save: members from then on are read again (held ones skipped)
+    fingerprint: tuple[int, int]  # store.assignment_fingerprint after the save: anything else changed -> rebuild
+
+
+_KEPT: dict[str, KeptIndex] = {}
+# Held by the assign stage for its whole unit of work: one cycle at a time uses and replaces the kept index.
+KEPT_LOCK = threading.Lock()
+
+
+def take_kept_index(path: str) -> KeptIndex | None:
+    """The kept index for the warehouse at `path`, removed: it is kept again only once a cycle's save succeeded."""
+    return _KEPT.pop(path, None)
+
+
+def keep_index(kept: KeptIndex) -> None:
+    _KEPT[kept.key[0]] = kept

@@ -94,7 +94,7 @@ def serve(
 ) -> ServeStats:
     """Run cycles every `interval_minutes` and the digest at its send time until stopped (or `max_cycles`)."""
     stats = ServeStats()
-    cycle.STOP.clear()
+    resources.STOP.clear()
     interrupts = 0
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -103,7 +103,7 @@ def serve(
         if interrupts > 1:
             raise KeyboardInterrupt
         log.warning("stopping after the current stage (signal %d again to stop at once)", signum)
-        cycle.STOP.set()
+        resources.STOP.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     resources.embedder(settings.embed.model, settings.embed.batch_size)  # load once, before the first cycle
@@ -111,7 +111,7 @@ def serve(
         with cycle_lock(settings.warehouse.path), cycle.api_client():  # one Prefect API client for every cycle
             next_cycle = datetime.now(UTC)
             next_digest = next_digest_time(datetime.now(UTC), settings.digest.send_time, settings.digest.timezone)
-            while not cycle.STOP.is_set():
+            while not resources.STOP.is_set():
                 now = datetime.now(UTC)
                 if now >= next_digest:
                     try:
@@ -141,7 +141,7 @@ def serve(
                     if max_cycles is not None and stats.cycles >= max_cycles:
                         break
                 wake = min(next_cycle, next_digest)
-                while not cycle.STOP.is_set() and datetime.now(UTC) < wake:
+                while not resources.STOP.is_set() and datetime.now(UTC) < wake:
                     time.sleep(min(1.0, max(0.0, (wake - datetime.now(UTC)).total_seconds())))
             cycle.settle_stragglers(settings)  # slow pages still downloading are stored before the lock is let go
     finally:

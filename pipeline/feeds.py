@@ -1,4 +1,5 @@
-"""Poll stage: conditional GET of a feed (`fetch_feed`) and turning its body into entries (`parse_feed`, pure).
+"""Poll stage: conditional GET of a feed (`fetch_feed`), of every due feed at once (`poll_sources`), and turning
+its body into entries (`parse_feed`, pure).
 
 No database; the flow stores what these return.
 """
@@ -8,15 +9,26 @@ from __future__ import annotations
 import calendar
 import html
 import re
-from collections.abc import Sequence
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import feedparser
 
 from pipeline import web
-from pipeline.errors import FeedMalformed
-from pipeline.models import FeedEntry, FeedResponse, FeedSource, FeedSubscription, ParsedFeed, stable_id
+from pipeline.errors import FeedMalformed, FetchFailed
+from pipeline.models import (
+    FeedEntry,
+    FeedResponse,
+    FeedSource,
+    FeedState,
+    FeedSubscription,
+    ParsedFeed,
+    stable_id,
+)
 from pipeline.sanitize import clean_line
 from pipeline.settings import FeedSettings, FetchSettings
 
@@ -63,6 +75,39 @@ def fetch_feed(
         etag=resp.headers.get("etag") or etag, last_modified=resp.headers.get("last-modified") or last_modified,
         content_type=resp.headers.get("content-type"), final_url=resp.final_url,
     )
+
+
+# One feed's poll: (source, response or None on failure, parsed feed or None when not modified or failed, failure)
+FeedOutcome = tuple[FeedSource, FeedResponse | None, ParsedFeed | None, FetchFailed | FeedMalformed | None]
+
+
+def poll_sources(client: web.Client, sources: Sequence[FeedSource], states: Mapping[str, FeedState],
+                 fetch: FetchSettings, on_done: Callable[[], None] | None = None) -> list[FeedOutcome]:
+    """Conditional GET (with each feed's stored validators in `states`) and parse of every source, in order:
+    fetch.concurrency GETs at a time and fetch.per_host_concurrency per host (politeness), one feed parsed at a
+    time. A feed that fails is returned with its FetchFailed / FeedMalformed, never raised; `on_done` is called as
+    each feed is done."""
+    host_limits: dict[str, threading.Semaphore] = defaultdict(lambda: threading.Semaphore(fetch.per_host_concurrency))
+    parsing = threading.Lock()  # one feed parsed at a time, GETs concurrent
+
+    def one(source: FeedSource) -> FeedOutcome:
+        state = states[source.name]
+        try:
+            with host_limits[urlsplit(source.url).netloc]:
+                resp = fetch_feed(client, source, fetch, state.etag, state.last_modified)
+            if resp.body is None:
+                return source, resp, None, None
+            with parsing:
+                parsed = parse_feed(source, resp.body, resp.content_type, resp.final_url, fetch.max_entries_per_feed)
+            return source, resp, parsed, None
+        except (FetchFailed, FeedMalformed) as exc:
+            return source, None, None, exc
+        finally:
+            if on_done is not None:
+                on_done()
+
+    with ThreadPoolExecutor(max_workers=fetch.concurrency) as pool:
+        return list(pool.map(one, sources))
 
 
 def _entry_time(entry: feedparser.FeedParserDict) -> datetime | None:

@@ -170,6 +170,6 @@ def seed_two_incidents(path: str, hostile: bool = False) -> None:
 
 def raise_outbox(settings: Any) -> None:
     """Create the outbox rows for every channel (the cycle's raise-alerts task, called without Prefect)."""
-    from flows.cycle import CycleReport, raise_alerts
+    from flows.stages import raise_alerts
 
-    raise_alerts.fn(settings, CycleReport())
+    raise_alerts.fn(settings)

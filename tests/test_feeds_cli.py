@@ -18,7 +18,7 @@ import warehouse.connection
 import warehouse.paths
 import warehouse.queries
 from flows.cli import main
-from flows.cycle import CycleReport, poll_feeds
+from flows.stages import poll_feeds
 from pipeline.opml import parse_opml
 from pipeline.settings import load_settings
 
@@ -202,13 +202,11 @@ def test_remove_drops_an_added_feed_but_not_a_configured_one(tmp_path: Path, fee
 def test_the_next_cycle_polls_added_feeds_and_stops_polling_removed_ones(config: Path, feed_server: str) -> None:
     settings = load_settings([config], environ={})
     assert run("feeds", "add", "-c", str(config), f"{feed_server}/feeds/1.xml").exit_code == 0
-    report = CycleReport()
-    poll_feeds.fn(settings, report)  # the cycle's own poll task, with the settings loaded before the add
+    report = poll_feeds.fn(settings)  # the cycle's own poll task, with the settings loaded before the add
     assert report.feeds_ok == 1 and report.new_entries == 1
     assert run("feeds", "add", "-c", str(config), f"{feed_server}/feeds/2.xml").exit_code == 0
     assert run("feeds", "remove", "-c", str(config), "feed-1").exit_code == 0
-    report = CycleReport()
-    poll_feeds.fn(settings, report)
+    report = poll_feeds.fn(settings)
     assert report.feeds_ok == 1 and report.new_entries == 1
     with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
         polled = warehouse.queries.query(con, "SELECT feed, count(*) FROM entries GROUP BY feed ORDER BY feed")[1]

@@ -17,7 +17,7 @@ import warehouse.connection
 import warehouse.digest
 import warehouse.feeds
 import warehouse.queries
-from flows.cycle import CycleReport, poll_feeds
+from flows.stages import poll_feeds
 from pipeline.digest import feed_failing
 from pipeline.retry import for_feeds
 from pipeline.settings import FetchSettings, Settings
@@ -61,7 +61,7 @@ def test_a_failing_feed_backs_off_and_is_retried_forever(server: HostileServer, 
                              fetch={"backoff_base_minutes": 0.002, "backoff_max_minutes": 0.01})
     waits = []
     for n in range(1, 8):
-        poll_feeds.fn(settings, CycleReport())
+        poll_feeds.fn(settings)
         h = health(settings)
         assert h["broken"]["consecutive_failures"] == n and h["broken"]["last_status"] == "http_500"
         assert "http_500" in h["broken"]["last_error"]
@@ -76,9 +76,9 @@ def test_a_failing_feed_backs_off_and_is_retried_forever(server: HostileServer, 
 def test_a_feed_is_not_polled_before_its_backoff_ends(server: HostileServer, make_settings) -> None:  # type: ignore[no-untyped-def]
     server.routes["/flaky.xml"] = server.routes["/status/500"]
     settings = make_settings(feeds=feeds(server, flaky="/flaky.xml"))
-    poll_feeds.fn(settings, CycleReport())
+    poll_feeds.fn(settings)
     hits = server.hits["/flaky.xml"]
-    poll_feeds.fn(settings, CycleReport())  # due again only in about a minute
+    poll_feeds.fn(settings)  # due again only in about a minute
     assert server.hits["/flaky.xml"] == hits
     assert health(settings)["flaky"]["consecutive_failures"] == 1
 
@@ -88,11 +88,11 @@ def test_a_recovered_feed_resets_its_failure_count(server: HostileServer, make_s
     # Retry-After (3 h) would hold it: the cap (here a few ms) wins over an unreasonable server
     settings = make_settings(feeds=feeds(server, rec="/recovering.xml"),
                              fetch={"backoff_base_minutes": 0.0001, "backoff_max_minutes": 0.0005})
-    poll_feeds.fn(settings, CycleReport())
+    poll_feeds.fn(settings)
     assert health(settings)["rec"]["consecutive_failures"] == 1
     time.sleep(0.05)
     server.routes["/recovering.xml"] = server.routes["/good/feed.xml"]
-    poll_feeds.fn(settings, CycleReport())
+    poll_feeds.fn(settings)
     h = health(settings)["rec"]
     assert (h["consecutive_failures"], h["last_status"], h["next_poll_at"]) == (0, "ok", None)
     assert h["last_success_at"] is not None and h["items_total"] == 3
@@ -106,7 +106,7 @@ def test_a_recovered_feed_resets_its_failure_count(server: HostileServer, make_s
 def test_retry_after_is_honoured_up_to_the_cap(server: HostileServer, make_settings, path: str,  # type: ignore[no-untyped-def]
                                                cap_minutes: float, expected_minutes: float) -> None:
     settings = make_settings(feeds=feeds(server, limited=path), fetch={"backoff_max_minutes": cap_minutes})
-    poll_feeds.fn(settings, CycleReport())
+    poll_feeds.fn(settings)
     h = health(settings)["limited"]
     wait_minutes = (h["next_poll_at"] - h["last_polled_at"]).total_seconds() / 60
     assert expected_minutes - 2 <= wait_minutes <= expected_minutes + 0.01
@@ -130,8 +130,7 @@ def test_polling_respects_the_per_host_limit(server: HostileServer, make_setting
         server.routes[f"/polite/{i}.xml"] = slow
     settings = make_settings(feeds=feeds(server, **{f"f{i}": f"/polite/{i}.xml" for i in range(6)}),
                              fetch={"concurrency": 6, "per_host_concurrency": 2})
-    report = CycleReport()
-    poll_feeds.fn(settings, report)
+    report = poll_feeds.fn(settings)
     assert report.feeds_ok == 6 and state["max"] == 2
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import warehouse.articles
 import warehouse.connection
-from flows.cycle import CycleReport, fetch_articles
+from flows.stages import fetch_articles
 from pipeline.models import FeedEntry
 
 ARTICLE = ("<html><body><article><h1>Drones over the border</h1>"
@@ -56,12 +56,12 @@ def test_a_503_page_is_retried_and_then_extracted(make_settings, flaky_server) -
                       datetime(2025, 9, 10, tzinfo=UTC), "en")
     with warehouse.connection.open_warehouse(settings.warehouse.path) as con:
         warehouse.articles.upsert_entries(con, [entry], datetime.now(UTC))
-    fetch_articles.fn(settings, CycleReport())
+    fetch_articles.fn(settings)
     with warehouse.connection.open_warehouse(settings.warehouse.path) as con:
         assert con.execute("SELECT status, retry_at IS NOT NULL FROM articles").fetchone() == ("http_503", True)
         assert warehouse.articles.pending_embeddings(con, "m") == []  # waits for the retry, not judged on the summary
     time.sleep(0.2)
-    fetch_articles.fn(settings, CycleReport())
+    fetch_articles.fn(settings)
     with warehouse.connection.open_warehouse(settings.warehouse.path) as con:
         row = con.execute("SELECT status, fetch_attempts, retry_at FROM articles").fetchone()
         assert row == ("ok", 2, None)
@@ -73,7 +73,7 @@ def test_a_page_failing_every_time_is_final_after_its_attempts(make_settings, fl
     entry = FeedEntry("e1", "f", "g1", flaky_server["url"], "T", "Summary only.", datetime(2025, 9, 10, tzinfo=UTC), "en")
     with warehouse.connection.open_warehouse(settings.warehouse.path) as con:
         warehouse.articles.upsert_entries(con, [entry], datetime.now(UTC))
-    fetch_articles.fn(settings, CycleReport())
+    fetch_articles.fn(settings)
     with warehouse.connection.open_warehouse(settings.warehouse.path) as con:
         assert con.execute("SELECT status, retry_at FROM articles").fetchone() == ("http_503", None)
         assert len(warehouse.articles.pending_embeddings(con, "m")) == 1  # judged on its title and summary

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 import warehouse.paths
-from flows.cycle import CycleReport, publish_snapshot
+from flows.stages import publish_snapshot
+from pipeline.cycle_report import CycleReport
 from pipeline.settings import load_settings
 
 

@@ -100,7 +100,7 @@ def test_an_opener_waiting_for_a_held_file_says_so_and_the_holder_can_let_it_in(
 
 
 def test_the_assignment_fingerprint_changes_with_new_assignments_and_with_analyst_corrections(tmp_path: Path) -> None:
-    """A kept incident index (flows/cycle.py) is trusted only while the fingerprint it saw still holds."""
+    """A kept incident index (flows/resources.py, flows/stages.py) is trusted only while the fingerprint it saw still holds."""
     from datetime import UTC, datetime
 
     from pipeline.models import AssignmentRecord, IncidentRecord
