@@ -33,7 +33,7 @@ from flows.stages import (
     settle_stragglers,
     snapshot_due,
 )
-from pipeline.cycle_report import CycleReport
+from pipeline.cycle_report import AssignResult, CycleReport, attach_partial, partial_result
 from pipeline.errors import NewswatchError
 from pipeline.settings import Settings
 from warehouse import store
@@ -54,57 +54,63 @@ class CycleFailed(NewswatchError):
         super().__init__(f"the cycle {where}: {cause}")
 
 
-def _register(settings: Settings, report: CycleReport) -> CycleReport:
-    register_channels(settings)  # a plain call: the values, not quoted
-    return report
-
-
-def _poll(settings: Settings, report: CycleReport) -> CycleReport:
-    return replace(report, **vars(poll_feeds(quote(settings))))
-
-
-def _fetch_and_embed(settings: Settings, report: CycleReport) -> CycleReport:
+def _fetch_and_embed(settings: Settings) -> tuple[dict[str, int], int]:
     """Fetch+extract in a worker while the model embeds what has been stored so far: the network and the
-    parser wait behind the model instead of before it. The two stages meet only at the articles table."""
+    parser wait behind the model instead of before it. The two stages meet only at the articles table.
+    (articles stored by status, vectors made)."""
     fetched = threading.Event()
     fetching = fetch_articles.submit(quote(settings), fetched)
     try:
         embedded = embed_articles(quote(settings), fetched)
-    finally:
+    except Exception as exc:  # what the fetch stage stored still counts
         fetching.wait()
-    articles = fetching.result()  # a fetch stage that could not run (warehouse busy) fails the cycle
-    return replace(report, articles=articles, embedded=report.embedded + embedded)
+        attach_partial(exc, (_fetched(fetching), 0))
+        raise
+    fetching.wait()
+    try:
+        return fetching.result(), embedded  # a fetch stage that could not run (warehouse busy) fails the cycle
+    except Exception as exc:
+        attach_partial(exc, (partial_result(exc) or {}, embedded))
+        raise
 
 
-def _judge(settings: Settings, report: CycleReport) -> CycleReport:
-    return replace(report, **vars(judge_articles(quote(settings))))
+def _fetched(fetching: Any) -> dict[str, int]:
+    try:
+        articles: dict[str, int] = fetching.result()
+    except Exception as exc:  # the embed stage's error is the one the cycle reports
+        return partial_result(exc) or {}
+    return articles
 
 
-def _assign(settings: Settings, report: CycleReport) -> CycleReport:
-    assigned = assign_incidents(quote(settings))
-    return replace(report, assigned=assigned.assigned, incidents_opened=assigned.incidents_opened,
-                   embedded=report.embedded + assigned.embedded)
+def _assigned(report: CycleReport, result: AssignResult) -> CycleReport:
+    return replace(report, assigned=result.assigned, incidents_opened=result.incidents_opened,
+                   embedded=report.embedded + result.embedded)
 
 
-def _alert(settings: Settings, report: CycleReport) -> CycleReport:
-    return replace(report, alerts=raise_alerts(quote(settings)))
+def _add(report: CycleReport, result: Any) -> CycleReport:
+    """`result`'s fields are CycleReport's (PollResult, JudgeResult)."""
+    return replace(report, **vars(result))
 
 
 @dataclass(frozen=True)
 class Stage:
     name: str  # as the cycles table and CycleFailed name it
-    run: Callable[[Settings, CycleReport], CycleReport]
+    run: Callable[[Settings], Any]  # its tasks; returns its result
+    add: Callable[[CycleReport, Any], CycleReport]  # the report with the result (or the result so far) added
     needs: str | None = None  # "ingest": skipped when nothing is left to ingest; "alerting": when nothing to alert
 
 
-# The pipeline, in order: feed -> entry -> article -> embedding -> judgement -> incident -> alert.
+# The pipeline, in order: feed -> entry -> article -> embedding -> judgement -> incident -> alert. Tasks get their
+# settings quoted: Prefect would otherwise walk every argument looking for futures (500 feeds: tens of ms a run).
 STAGES = (
-    Stage("register", _register),
-    Stage("poll", _poll),
-    Stage("fetch+embed", _fetch_and_embed, needs="ingest"),
-    Stage("judge", _judge, needs="ingest"),
-    Stage("assign", _assign, needs="ingest"),
-    Stage("alerts", _alert, needs="alerting"),
+    Stage("register", register_channels, lambda report, _: report),  # a plain call: a few ms, no task run
+    Stage("poll", lambda settings: poll_feeds(quote(settings)), _add),
+    Stage("fetch+embed", _fetch_and_embed,
+          lambda report, r: replace(report, articles=r[0], embedded=report.embedded + r[1]), needs="ingest"),
+    Stage("judge", lambda settings: judge_articles(quote(settings)), _add, needs="ingest"),
+    Stage("assign", lambda settings: assign_incidents(quote(settings)), _assigned, needs="ingest"),
+    Stage("alerts", lambda settings: raise_alerts(quote(settings)),
+          lambda report, alerts: replace(report, alerts=alerts), needs="alerting"),
 )
 
 
@@ -159,7 +165,12 @@ async def monitor_cycle(settings: Settings) -> CycleReport:
                     if not pending[stage.needs]:
                         continue  # a quiet cycle: nothing to fetch, embed, judge or assign (or alert)
                 stage_name = stage.name
-                report = stage.run(settings, report)
+                try:
+                    report = stage.add(report, stage.run(settings))
+                except Exception as exc:
+                    if (partial := partial_result(exc)) is not None:  # what it stored before it stopped
+                        report = stage.add(report, partial)
+                    raise
             if not STOP.is_set() and delivery_channels(settings):
                 stage_name = "deliver"
                 delivery = deliver_stage(quote(settings))  # e-mail and webhook outboxes (the log channel: above)

@@ -8,9 +8,12 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import wait
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -23,7 +26,7 @@ from pipeline import feeds as feed_stage
 from pipeline import judge, retry
 from pipeline.assign import assign_stream, build_index, members_since
 from pipeline.clustering import cluster_model
-from pipeline.cycle_report import AssignResult, CycleReport, JudgeResult, PollResult
+from pipeline.cycle_report import AssignResult, CycleReport, JudgeResult, PollResult, attach_partial
 from pipeline.embed import embedding_text
 from pipeline.errors import FetchFailed, TransientError
 from pipeline.lexical import DocFreq
@@ -46,6 +49,17 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return get_run_logger()
     except Exception:  # outside a run (task.fn in tests)
         return logging.getLogger("newswatch")
+
+
+@contextmanager
+def _partial(so_far: Callable[[], Any]) -> Iterator[None]:
+    """An error inside carries the stage's result so far (pipeline/cycle_report.attach_partial): what a stage
+    stored before it stopped stays stored, so the cycle's report counts it."""
+    try:
+        yield
+    except Exception as exc:
+        attach_partial(exc, so_far())
+        raise
 
 
 def register_channels(settings: Settings) -> None:
@@ -81,6 +95,13 @@ def poll_feeds(settings: Settings) -> PollResult:
     entries: list[FeedEntry] = []
     failed: dict[str, str] = {}
     backoff = retry.for_feeds(settings.fetch)  # retried forever, never dropped
+    new_entries = 0
+
+    def so_far() -> PollResult:
+        statuses = Counter(p.status for p in polls)
+        return PollResult(len(due), statuses["ok"], statuses["not_modified"], failed, len(sources) - len(polled),
+                          len(polled) - len(due), new_entries)
+
     for source, resp, parsed, error in results:
         at = _now()
         if error is not None:
@@ -99,12 +120,11 @@ def poll_feeds(settings: Settings) -> PollResult:
             entries.extend(parsed.entries)
             polls.append(store.FeedPoll(source.name, at, "ok", parsed.bozo_reason, resp.etag, resp.last_modified,
                                         None))
-    with _wh(settings) as con, store.transaction(con):  # new validators (ETag) only together with their entries
+    with _partial(so_far), _wh(settings) as con, store.transaction(con):  # validators only with their entries
         store.insert_feed_bodies(con, bodies)
         new_entries = store.upsert_entries(con, entries, _now())
         store.mark_feeds_polled(con, polls)
-    result = PollResult(len(due), sum(p.status == "ok" for p in polls), sum(p.status == "not_modified" for p in polls),
-                        failed, len(sources) - len(polled), len(polled) - len(due), new_entries)
+    result = so_far()
     log.info("polled %d feeds: %d ok, %d not modified, %d failed, %d new entries", len(due), result.feeds_ok,
              result.feeds_not_modified, len(failed), new_entries)
     progress.finish(f"{result.feeds_ok} ok, {result.feeds_not_modified} unchanged, {len(failed)} failed, "
@@ -161,7 +181,8 @@ def _fetch_pending(settings: Settings) -> dict[str, int]:
 
     extracting = threading.Lock()
     client = resources.http_client(settings)
-    with FetchRound(gets, settings, lambda entry: fetch_and_extract(client, settings, entry, extracting)) as round_:
+    with _partial(lambda: dict(articles)), \
+            FetchRound(gets, settings, lambda entry: fetch_and_extract(client, settings, entry, extracting)) as round_:
         try:
             for finished in round_.finished_gets(pending, attempts):
                 batch.extend(_outcome(settings, get) for get in finished)
@@ -255,17 +276,18 @@ def judge_articles(settings: Settings) -> JudgeResult:
         with _wh(settings) as con:
             progress.total = store.count_backlog(con, settings.embed.model)[1]
     judged = relevant = 0
-    while True:  # in batches: a backlog of thousands never sits in memory at once (texts + vectors)
-        with _wh(settings) as con:  # one unit of work per batch (a waiting CLI writer gets in between)
-            pending = store.pending_judgements(con, settings.embed.model, limit=JUDGE_BATCH)
-            if not pending:
-                break
-            out = judge.judge_articles(classifier, topic, pending)
-            store.insert_judgements(con, out, _now())
-            release_freed_memory()
-            judged += len(out)
-            relevant += sum(j.relevant for j in out)
-            progress.advance(len(out))
+    with _partial(lambda: JudgeResult(judged, relevant)):
+        while True:  # in batches: a backlog of thousands never sits in memory at once (texts + vectors)
+            with _wh(settings) as con:  # one unit of work per batch (a waiting CLI writer gets in between)
+                pending = store.pending_judgements(con, settings.embed.model, limit=JUDGE_BATCH)
+                if not pending:
+                    break
+                out = judge.judge_articles(classifier, topic, pending)
+                store.insert_judgements(con, out, _now())
+                release_freed_memory()
+                judged += len(out)
+                relevant += sum(j.relevant for j in out)
+                progress.advance(len(out))
     progress.finish(f"{judged} judged, {relevant} relevant")
     return JudgeResult(judged, relevant)
 
@@ -312,8 +334,8 @@ def raise_alerts(settings: Settings) -> list[Alert]:
     """One outbox row per new incident and channel that wants it (channel filters: pipeline/outbox.py); the log
     channel is delivered at once (logged and returned), e-mail and webhook rows by the deliver-outbox task."""
     log = _logger()
-    sent = []
-    with _wh(settings) as con:
+    sent: list[Alert] = []
+    with _partial(lambda: list(sent)), _wh(settings) as con:  # alerts logged before an error are still reported
         for channel in settings.alerts.channels:
             fresh = store.unalerted_incidents(con, channel.name)
             facts = store.read_incident_facts(con, [i.incident_id for i in fresh])

@@ -8,9 +8,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from pipeline.health import CycleRecord, cycle_outcome
 from pipeline.models import Alert
+
+# A stage stopped by an error after storing part of its work says what it stored on the error itself (as
+# http.client.IncompleteRead carries `partial`): the error goes on unchanged, and the cycle's report still counts
+# what stays stored (its alerts already logged, its feeds that answered).
+_PARTIAL = "newswatch_partial_result"
+
+
+def attach_partial(exc: BaseException, result: Any) -> None:
+    """Mark `exc`, which stopped a stage, with the stage's result so far."""
+    setattr(exc, _PARTIAL, result)
+
+
+def partial_result(exc: BaseException) -> Any:
+    """The result so far that a stage attached to the error that stopped it; None when it attached none."""
+    return getattr(exc, _PARTIAL, None)
 
 
 @dataclass(frozen=True)
