@@ -5,7 +5,6 @@ failed stage ends the cycle (recorded in the `cycles` table), and running the fl
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import uuid
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from flows.stages import (
     publish_snapshot,
     raise_alerts,
     register_channels,
+    run_logger,
     settle_stragglers,
     snapshot_due,
 )
@@ -39,9 +39,6 @@ from pipeline.settings import Settings
 from warehouse import store
 
 __all__ = ["STOP", "CycleFailed", "CycleReport", "api_client", "monitor_cycle", "run_cycle", "settle_stragglers"]
-
-log = logging.getLogger("newswatch")
-
 
 class CycleFailed(NewswatchError):
     """A stage raised and the cycle stopped there. `report` holds what the cycle did until then (with
@@ -133,7 +130,7 @@ def _record_failed_cycle(settings: Settings, report: CycleReport, cycle_id: str,
         with store.open_warehouse(settings.warehouse.path, busy_timeout_seconds=0.0, create=False) as con:
             store.insert_cycle(con, report.record(cycle_id, started, datetime.now(UTC)))
     except NewswatchError as exc:
-        log.info("cycle not recorded: %s", exc)
+        run_logger().info("cycle not recorded: %s", exc)
 
 
 @flow(name="newswatch-cycle", log_prints=False, validate_parameters=False)

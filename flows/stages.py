@@ -44,7 +44,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """Prefect's logger of the running flow or task (its lines reach the Prefect UI); ours outside a run."""
     try:
         return get_run_logger()
     except Exception:  # outside a run (task.fn in tests)
@@ -69,14 +70,14 @@ def register_channels(settings: Settings) -> None:
     with _wh(settings) as con:
         new = store.register_channels(con, [(c.name, c.type) for c in settings.alerts.channels], _now())
     if new:
-        _logger().info("new alert channel(s) %s: alerting incidents opened from now on", ", ".join(new))
+        run_logger().info("new alert channel(s) %s: alerting incidents opened from now on", ", ".join(new))
 
 
 @task(name="poll-feeds", cache_policy=NO_CACHE)
 def poll_feeds(settings: Settings) -> PollResult:
     """Conditional GET of every configured or added feed that is due; failures are recorded per feed (with their
     backoff: pipeline/retry.py), never raised."""
-    log = _logger()
+    log = run_logger()
     with _wh(settings) as con:
         # added feeds are read afresh every cycle: a running service polls one from its next cycle on
         sources = feed_stage.feed_sources(settings.feeds, store.read_subscriptions(con))
@@ -194,7 +195,7 @@ def _fetch_pending(settings: Settings) -> dict[str, int]:
         finally:
             close_when_done(client, round_.unfinished())
     running = len(gets.running)
-    _logger().info("fetched %d articles: %s%s", sum(articles.values()), dict(articles),
+    run_logger().info("fetched %d articles: %s%s", sum(articles.values()), dict(articles),
                    f"; {running} slow page(s) still downloading, {round_.left} waiting for their host"
                    if running else "")
     progress.finish(", ".join(f"{k} {v}" for k, v in sorted(articles.items()))
@@ -257,7 +258,7 @@ def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_
         if resources.STOP.is_set():
             break
     if done:
-        _logger().info("embedded %d articles with %s", done, emb.name)
+        run_logger().info("embedded %d articles with %s", done, emb.name)
         progress.finish(f"{done} articles")
     return done
 
@@ -333,7 +334,7 @@ def assign_incidents(settings: Settings) -> AssignResult:
 def raise_alerts(settings: Settings) -> list[Alert]:
     """One outbox row per new incident and channel that wants it (channel filters: pipeline/outbox.py); the log
     channel is delivered at once (logged and returned), e-mail and webhook rows by the deliver-outbox task."""
-    log = _logger()
+    log = run_logger()
     sent: list[Alert] = []
     with _partial(lambda: list(sent)), _wh(settings) as con:  # alerts logged before an error are still reported
         for channel in settings.alerts.channels:
