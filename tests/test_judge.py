@@ -24,12 +24,14 @@ def judgement(key: str, report: bool = True) -> Judgement:
     return Judgement(key, True, 0.9, "report", report, "Poland" if report else None, "drones" if report else None)
 
 
-def test_only_a_readable_confident_report_naming_a_state_or_intruder_may_open() -> None:
+def test_only_a_readable_confident_report_naming_its_intruder_and_a_state_or_intruder_may_open() -> None:
     named = "Russian drones cross into Poland near Wyryki"
     assert may_open(TOPIC, article("a", named), judgement("a"))
     assert not may_open(TOPIC, article("a", named, status="paywall"), judgement("a"))  # a title alone: join only
     assert not may_open(TOPIC, article("a", named), judgement("a", report=False))  # analysis: join only
-    assert not may_open(TOPIC, article("a", "NATO launches new mission to shore up its eastern skies"), judgement("a"))  # names neither
+    assert not may_open(TOPIC, article("a", "NATO launches new mission to shore up its eastern skies"), judgement("a"))
+    no_intruder = Judgement("a", True, 0.9, "report", True, "Poland", None)
+    assert not may_open(TOPIC, article("a", named), no_intruder)  # the text never says what intruded  # names neither
 
 
 def test_stream_items_carry_the_rule_and_the_named_state() -> None:
