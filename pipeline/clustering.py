@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.assign import StreamItem, assign_stream, build_index
-from pipeline.eventday import stated_day
 from pipeline.embed import E5_SMALL, MINILM, Embedder, embedding_text
+from pipeline.eventday import stated_day
 from pipeline.incidents import ClusterSettings
 from pipeline.lexical import DocFreq, extract_terms
 from pipeline.models import AssignmentRecord
