@@ -16,6 +16,9 @@ from prefect import flow
 from prefect.context import SyncClientContext
 from prefect.utilities.annotations import quote
 
+import warehouse.connection
+import warehouse.cycles
+import warehouse.outbox
 from flows import resources
 from flows.deliver import deliver_stage, delivery_channels
 from flows.process import prepare_process
@@ -36,7 +39,6 @@ from flows.stages import (
 from pipeline.cycle_report import AssignResult, CycleReport, attach_partial, partial_result
 from pipeline.errors import NewswatchError
 from pipeline.settings import Settings
-from warehouse import store
 
 __all__ = ["STOP", "CycleFailed", "CycleReport", "api_client", "monitor_cycle", "run_cycle", "settle_stragglers"]
 
@@ -116,10 +118,10 @@ def _pending_work(settings: Settings, report: CycleReport) -> dict[str, bool]:
     raise ("alerting"). A quiet cycle skips the stages with nothing to do: each task run costs Prefect
     bookkeeping, most of an idle cycle."""
     with resources.warehouse(settings) as con:
-        ingest = bool(report.new_entries) or store.has_pending_ingest(con, datetime.now(UTC), settings.embed.model)
+        ingest = bool(report.new_entries) or warehouse.cycles.has_pending_ingest(con, datetime.now(UTC), settings.embed.model)
         # an incident left unalerted (a crash after assign, or one a channel's filters skip) keeps the stage on
-        alerting = ingest or any(store.unalerted_incidents(con, c.name) for c in settings.alerts.channels) or any(
-            store.read_alerts(con, status="pending", channel=c.name) for c in settings.alerts.channels
+        alerting = ingest or any(warehouse.outbox.unalerted_incidents(con, c.name) for c in settings.alerts.channels) or any(
+            warehouse.outbox.read_alerts(con, status="pending", channel=c.name) for c in settings.alerts.channels
             if c.type == "log")
     return {"ingest": ingest, "alerting": alerting}
 
@@ -127,8 +129,8 @@ def _pending_work(settings: Settings, report: CycleReport) -> dict[str, bool]:
 def _record_failed_cycle(settings: Settings, report: CycleReport, cycle_id: str, started: datetime) -> None:
     """Best effort, without waiting: the failure may be that the warehouse is held or unusable."""
     try:
-        with store.open_warehouse(settings.warehouse.path, busy_timeout_seconds=0.0, create=False) as con:
-            store.insert_cycle(con, report.record(cycle_id, started, datetime.now(UTC)))
+        with warehouse.connection.open_warehouse(settings.warehouse.path, busy_timeout_seconds=0.0, create=False) as con:
+            warehouse.cycles.insert_cycle(con, report.record(cycle_id, started, datetime.now(UTC)))
     except NewswatchError as exc:
         run_logger().info("cycle not recorded: %s", exc)
 
@@ -175,7 +177,7 @@ async def monitor_cycle(settings: Settings) -> CycleReport:
                                                         or delivery.digests_queued))
             stage_name = "record"
             with resources.warehouse(settings) as con:  # recorded before the snapshot: the snapshot shows it
-                store.insert_cycle(con, report.record(cycle_id, started, datetime.now(UTC)))
+                warehouse.cycles.insert_cycle(con, report.record(cycle_id, started, datetime.now(UTC)))
             stage_name = "snapshot"
             if snapshot_due(settings, report):
                 publish_snapshot(quote(settings), quote(report))

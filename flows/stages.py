@@ -18,6 +18,14 @@ from typing import Any
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+import warehouse.articles
+import warehouse.connection
+import warehouse.cycles
+import warehouse.feeds
+import warehouse.incidents
+import warehouse.outbox
+import warehouse.paths
+import warehouse.queries
 from flows import resources
 from flows.progress import PRINTED, StageProgress
 from flows.progress import enabled as progress_enabled
@@ -31,11 +39,10 @@ from pipeline.embed import embedding_text
 from pipeline.errors import FetchFailed, TransientError
 from pipeline.lexical import DocFreq
 from pipeline.memory import release_freed_memory
-from pipeline.models import Alert, FeedEntry
+from pipeline.models import Alert, FeedEntry, FeedPoll, FetchOutcome
 from pipeline.outbox import channel_wants
 from pipeline.page_gets import FetchRound, PageGet, close_when_done, fetch_and_extract
 from pipeline.settings import Settings
-from warehouse import store
 
 _wh = resources.warehouse  # every stage's connection, with the service's DuckDB limits
 
@@ -68,7 +75,7 @@ def register_channels(settings: Settings) -> None:
     A plain call in the flow, not a task run: a few milliseconds of work that a task run's bookkeeping would
     multiply on every quiet cycle."""
     with _wh(settings) as con:
-        new = store.register_channels(con, [(c.name, c.type) for c in settings.alerts.channels], _now())
+        new = warehouse.outbox.register_channels(con, [(c.name, c.type) for c in settings.alerts.channels], _now())
     if new:
         run_logger().info("new alert channel(s) %s: alerting incidents opened from now on", ", ".join(new))
 
@@ -80,18 +87,18 @@ def poll_feeds(settings: Settings) -> PollResult:
     log = run_logger()
     with _wh(settings) as con:
         # added feeds are read afresh every cycle: a running service polls one from its next cycle on
-        sources = feed_stage.feed_sources(settings.feeds, store.read_subscriptions(con))
-        store.upsert_feeds(con, sources)
-        muted = store.muted_feeds(con)
+        sources = feed_stage.feed_sources(settings.feeds, warehouse.feeds.read_subscriptions(con))
+        warehouse.feeds.upsert_feeds(con, sources)
+        muted = warehouse.feeds.muted_feeds(con)
         polled = [s for s in sources if s.name not in muted]  # an analyst muted them (`newswatch mute`)
-        states = {s.name: s for s in store.read_feed_states(con, [s.name for s in polled])}
+        states = {s.name: s for s in warehouse.feeds.read_feed_states(con, [s.name for s in polled])}
     now = _now()
     due = [s for s in polled if states[s.name].next_poll_at is None or states[s.name].next_poll_at <= now]
     progress = StageProgress("poll", "feeds", len(due))
     with resources.http_client(settings) as client:
         results = feed_stage.poll_sources(client, due, states, settings.fetch, progress.advance)
     # Every outcome is written at the end in one transaction (hundreds of feeds cost one commit, not hundreds).
-    polls: list[store.FeedPoll] = []
+    polls: list[FeedPoll] = []
     bodies: list[tuple[str, bytes, str | None, datetime]] = []
     entries: list[FeedEntry] = []
     failed: dict[str, str] = {}
@@ -109,22 +116,22 @@ def poll_feeds(settings: Settings) -> PollResult:
             reason = error.reason if isinstance(error, FetchFailed) else "malformed"
             retry_after = error.retry_after_seconds if isinstance(error, FetchFailed) else None
             next_poll = backoff.next_attempt_at(states[source.name].consecutive_failures + 1, at, retry_after)
-            polls.append(store.FeedPoll(source.name, at, reason, str(error), None, None, next_poll))
+            polls.append(FeedPoll(source.name, at, reason, str(error), None, None, next_poll))
             failed[source.name] = str(error)
             log.warning("feed %s failed: %s", source.name, error, extra={PRINTED: True})
         elif parsed is None:
             assert resp is not None
-            polls.append(store.FeedPoll(source.name, at, "not_modified", None, resp.etag, resp.last_modified, None))
+            polls.append(FeedPoll(source.name, at, "not_modified", None, resp.etag, resp.last_modified, None))
         else:
             assert resp is not None
             bodies.append((source.name, resp.body or b"", resp.content_type, at))
             entries.extend(parsed.entries)
-            polls.append(store.FeedPoll(source.name, at, "ok", parsed.bozo_reason, resp.etag, resp.last_modified,
+            polls.append(FeedPoll(source.name, at, "ok", parsed.bozo_reason, resp.etag, resp.last_modified,
                                         None))
-    with _partial(so_far), _wh(settings) as con, store.transaction(con):  # validators only with their entries
-        store.insert_feed_bodies(con, bodies)
-        new_entries = store.upsert_entries(con, entries, _now())
-        store.mark_feeds_polled(con, polls)
+    with _partial(so_far), _wh(settings) as con, warehouse.connection.transaction(con):  # validators only with their entries
+        warehouse.feeds.insert_feed_bodies(con, bodies)
+        new_entries = warehouse.articles.upsert_entries(con, entries, _now())
+        warehouse.feeds.mark_feeds_polled(con, polls)
     result = so_far()
     log.info("polled %d feeds: %d ok, %d not modified, %d failed, %d new entries", len(due), result.feeds_ok,
              result.feeds_not_modified, len(failed), new_entries)
@@ -138,7 +145,7 @@ def poll_feeds(settings: Settings) -> PollResult:
 FETCH_SAVE_BATCH = 64
 
 
-def _outcome(settings: Settings, get: PageGet) -> store.FetchOutcome:
+def _outcome(settings: Settings, get: PageGet) -> FetchOutcome:
     """The finished GET as a row to store; a transient failure gets its retry time (none when its tries are used
     up: pipeline/retry.py)."""
     entry, page, extraction, failure = get.future.result()
@@ -146,7 +153,7 @@ def _outcome(settings: Settings, get: PageGet) -> store.FetchOutcome:
     retry_at = (retry.for_pages(settings.fetch).next_attempt_at(get.attempts_before + 1, now,
                                                                 failure.retry_after_seconds)
                 if isinstance(failure, TransientError) else None)
-    return store.FetchOutcome(entry, page, extraction, now, retry_at)
+    return FetchOutcome(entry, page, extraction, now, retry_at)
 
 
 @task(name="fetch-articles", cache_policy=NO_CACHE)
@@ -164,18 +171,18 @@ def fetch_articles(settings: Settings, done: threading.Event | None = None) -> d
 def _fetch_pending(settings: Settings) -> dict[str, int]:
     gets = resources.page_gets(settings.warehouse.path)
     with _wh(settings) as con:
-        pending = [e for e in store.pending_entries(con, _now()) if e.entry_id not in gets.running]
-        attempts = store.read_fetch_attempts(con, [e.entry_id for e in pending])
+        pending = [e for e in warehouse.articles.pending_entries(con, _now()) if e.entry_id not in gets.running]
+        attempts = warehouse.articles.read_fetch_attempts(con, [e.entry_id for e in pending])
     if not pending and not gets.running:
         return {}
     progress = StageProgress("fetch", "pages", len(pending) + len(gets.running))
     articles: Counter[str] = Counter()
-    batch: list[store.FetchOutcome] = []
+    batch: list[FetchOutcome] = []
 
     def save() -> None:
         if batch:
             with _wh(settings) as con:
-                store.save_articles(con, batch)
+                warehouse.articles.save_articles(con, batch)
         articles.update(outcome.extraction.status for outcome in batch)
         batch.clear()
         release_freed_memory()  # the batch's page bodies
@@ -213,7 +220,7 @@ def settle_stragglers(settings: Settings) -> int:
     wait([g.future for g in gets.running.values()])
     outcomes = [_outcome(settings, g) for g in gets.running.values()]
     with _wh(settings) as con:
-        store.save_articles(con, outcomes)
+        warehouse.articles.save_articles(con, outcomes)
     gets.running.clear()
     return len(outcomes)
 
@@ -238,16 +245,16 @@ def _embed_pending(settings: Settings, model: str, lead_words: int, *, relevant_
     while True:  # the warehouse is used for the reads and the writes only, not during the model's work
         finished = producer_done is None or producer_done.is_set()  # read before looking: no article slips by
         with _wh(settings) as con:
-            chunk = store.pending_embeddings(con, emb.name, relevant_only=relevant_only, limit=batch)
+            chunk = warehouse.articles.pending_embeddings(con, emb.name, relevant_only=relevant_only, limit=batch)
         if chunk:
             vectors = emb.encode([embedding_text(a.title, a.text, lead_words) for a in chunk])
             with _wh(settings) as con:
-                store.insert_embeddings(con, emb.name, [a.article_id for a in chunk], vectors, _now())
+                warehouse.articles.insert_embeddings(con, emb.name, [a.article_id for a in chunk], vectors, _now())
             done += len(chunk)
             release_freed_memory()
             if progress_enabled() and not relevant_only:  # the total grows while the fetch stage stores pages
                 with _wh(settings) as con:
-                    progress.advance(len(chunk), total=done + store.count_backlog(con, emb.name)[0])
+                    progress.advance(len(chunk), total=done + warehouse.cycles.count_backlog(con, emb.name)[0])
             else:
                 progress.advance(len(chunk))
         elif finished:
@@ -275,16 +282,16 @@ def judge_articles(settings: Settings) -> JudgeResult:
     progress = StageProgress("judge", "articles")
     if progress_enabled():
         with _wh(settings) as con:
-            progress.total = store.count_backlog(con, settings.embed.model)[1]
+            progress.total = warehouse.cycles.count_backlog(con, settings.embed.model)[1]
     judged = relevant = 0
     with _partial(lambda: JudgeResult(judged, relevant)):
         while True:  # in batches: a backlog of thousands never sits in memory at once (texts + vectors)
             with _wh(settings) as con:  # one unit of work per batch (a waiting CLI writer gets in between)
-                pending = store.pending_judgements(con, settings.embed.model, limit=JUDGE_BATCH)
+                pending = warehouse.articles.pending_judgements(con, settings.embed.model, limit=JUDGE_BATCH)
                 if not pending:
                     break
                 out = judge.judge_articles(classifier, topic, pending)
-                store.insert_judgements(con, out, _now())
+                warehouse.articles.insert_judgements(con, out, _now())
                 release_freed_memory()
                 judged += len(out)
                 relevant += sum(j.relevant for j in out)
@@ -304,7 +311,7 @@ def assign_incidents(settings: Settings) -> AssignResult:
         embedded = _embed_pending(settings, model, engine.lede_words, relevant_only=True)
     key = (str(Path(settings.warehouse.path).resolve()), engine, model)
     with resources.KEPT_LOCK, _wh(settings) as con:
-        pending = store.pending_assignments(con, model)
+        pending = warehouse.incidents.pending_assignments(con, model)
         if not pending:
             return AssignResult(embedded=embedded)
         topic = resources.topic(settings.topic.path)
@@ -312,20 +319,20 @@ def assign_incidents(settings: Settings) -> AssignResult:
         since = members_since(items, engine)
         assert since is not None
         kept = resources.take_kept_index(key[0])  # kept again only once this cycle's save succeeds
-        if kept is not None and kept.key == key and kept.fingerprint == store.assignment_fingerprint(con):
+        if kept is not None and kept.key == key and kept.fingerprint == warehouse.incidents.assignment_fingerprint(con):
             doc_freq = kept.index.doc_freq
-            index = build_index(engine, doc_freq, store.read_members(con, since, model, assigned_since=kept.saved_at),
+            index = build_index(engine, doc_freq, warehouse.incidents.read_members(con, since, model, assigned_since=kept.saved_at),
                                 index=kept.index)
         else:
-            n_docs, rows = store.read_doc_freq(con)
+            n_docs, rows = warehouse.incidents.read_doc_freq(con)
             doc_freq = DocFreq.from_rows(n_docs, rows)
-            index = build_index(engine, doc_freq, store.read_members(con, since, model))
+            index = build_index(engine, doc_freq, warehouse.incidents.read_members(con, since, model))
         records = assign_stream(index, items, topic.later_stage)
         incidents = judge.opened_incidents(records, pending)
         saved_at = _now()
-        store.save_assignments(con, incidents, records, (doc_freq.n_docs, doc_freq.changed_rows()), saved_at)
+        warehouse.incidents.save_assignments(con, incidents, records, (doc_freq.n_docs, doc_freq.changed_rows()), saved_at)
         doc_freq.mark_saved()
-        resources.keep_index(resources.KeptIndex(key, index, saved_at, store.assignment_fingerprint(con)))
+        resources.keep_index(resources.KeptIndex(key, index, saved_at, warehouse.incidents.assignment_fingerprint(con)))
     StageProgress("assign", "articles").finish(f"{len(records)} assigned, {len(incidents)} incidents opened")
     return AssignResult(len(records), len(incidents), embedded)
 
@@ -338,16 +345,16 @@ def raise_alerts(settings: Settings) -> list[Alert]:
     sent: list[Alert] = []
     with _partial(lambda: list(sent)), _wh(settings) as con:  # alerts logged before an error are still reported
         for channel in settings.alerts.channels:
-            fresh = store.unalerted_incidents(con, channel.name)
-            facts = store.read_incident_facts(con, [i.incident_id for i in fresh])
+            fresh = warehouse.outbox.unalerted_incidents(con, channel.name)
+            facts = warehouse.outbox.read_incident_facts(con, [i.incident_id for i in fresh])
             wanted = [f.incident_id for f in facts if channel_wants(channel, f)]
-            store.insert_alerts(con, wanted, channel.name, _now())
+            warehouse.outbox.insert_alerts(con, wanted, channel.name, _now())
         for channel in settings.alerts.channels:
             if channel.type != "log":
                 continue  # e-mail and webhook delivery: see the outbox stage
-            for alert in store.read_alerts(con, status="pending", channel=channel.name):
+            for alert in warehouse.outbox.read_alerts(con, status="pending", channel=channel.name):
                 log.warning("ALERT %s", alert_text.alert_subject(alert), extra={PRINTED: True})
-                store.mark_alert(con, alert.alert_id, status="sent", at=_now())
+                warehouse.outbox.mark_alert_delivery(con, alert.alert_id, status="sent", at=_now())
                 sent.append(alert)
     return sent
 
@@ -360,13 +367,13 @@ def publish_snapshot(settings: Settings, report: CycleReport | None = None) -> N
     if report is not None and not snapshot_due(settings, report):
         return
     with _wh(settings) as con:
-        store.publish_snapshot(con, settings.warehouse.path)
+        warehouse.queries.publish_snapshot(con, settings.warehouse.path)
 
 
 def snapshot_due(settings: Settings, report: CycleReport) -> bool:
     """False after a quiet cycle while the snapshot is younger than warehouse.snapshot_max_age_minutes."""
     if not report.quiet():
         return True
-    snapshot = store.snapshot_path(settings.warehouse.path)
+    snapshot = warehouse.paths.snapshot_path(settings.warehouse.path)
     max_age = settings.warehouse.snapshot_max_age_minutes * 60.0
     return not (snapshot.exists() and time.time() - snapshot.stat().st_mtime < max_age)

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+import warehouse.connection
+import warehouse.outbox
+import warehouse.queries
 from pipeline.errors import WarehouseBusy
 from tests.outbox_servers import seed_two_incidents
-from warehouse import store
 
 
 @pytest.mark.slow
@@ -18,8 +20,8 @@ def test_the_report_adds_up_what_each_stage_returned(make_settings, prefect_harn
     from flows.cycle import run_cycle
 
     settings = make_settings()
-    with store.open_warehouse(settings.warehouse.path) as con:  # the log channel, before the incidents open
-        store.register_channels(con, [("log", "log")], datetime(2025, 1, 1, tzinfo=UTC))
+    with warehouse.connection.open_warehouse(settings.warehouse.path) as con:  # the log channel, before the incidents open
+        warehouse.outbox.register_channels(con, [("log", "log")], datetime(2025, 1, 1, tzinfo=UTC))
     seed_two_incidents(settings.warehouse.path)
     report = run_cycle(settings)
     # no feed, the three seeded articles embedded and judged (already in their incidents), both incidents alerted
@@ -36,10 +38,10 @@ def test_alerts_logged_before_a_stage_failed_are_in_the_failed_cycles_report(  #
     from flows.cycle import CycleFailed, run_cycle
 
     settings = make_settings()
-    with store.open_warehouse(settings.warehouse.path) as con:
-        store.register_channels(con, [("log", "log")], datetime(2025, 1, 1, tzinfo=UTC))
+    with warehouse.connection.open_warehouse(settings.warehouse.path) as con:
+        warehouse.outbox.register_channels(con, [("log", "log")], datetime(2025, 1, 1, tzinfo=UTC))
     seed_two_incidents(settings.warehouse.path)
-    real_mark_alert, calls = store.mark_alert, []
+    real_mark_alert, calls = warehouse.outbox.mark_alert_delivery, []
 
     def mark_alert(*args: Any, **kwargs: Any) -> Any:  # the warehouse is taken away after the first alert
         calls.append(args)
@@ -47,12 +49,12 @@ def test_alerts_logged_before_a_stage_failed_are_in_the_failed_cycles_report(  #
             raise WarehouseBusy(settings.warehouse.path, "Conflicting lock is held")
         return real_mark_alert(*args, **kwargs)
 
-    monkeypatch.setattr(store, "mark_alert", mark_alert)
+    monkeypatch.setattr(warehouse.outbox, "mark_alert_delivery", mark_alert)
     with pytest.raises(CycleFailed) as failed:
         run_cycle(settings)
     report = failed.value.report
     assert isinstance(failed.value.cause, WarehouseBusy)
     assert report.failed_stage == "alerts" and len(report.alerts) == 1
-    with store.open_warehouse(settings.warehouse.path, read_only=True) as con:
-        assert store.query(con, "SELECT failed_stage, alerts FROM v_cycles")[1] == [("alerts", 1)]
-        assert store.query(con, "SELECT count(*) FROM v_alerts WHERE status = 'sent'")[1] == [(1,)]
+    with warehouse.connection.open_warehouse(settings.warehouse.path, read_only=True) as con:
+        assert warehouse.queries.query(con, "SELECT failed_stage, alerts FROM v_cycles")[1] == [("alerts", 1)]
+        assert warehouse.queries.query(con, "SELECT count(*) FROM v_alerts WHERE status = 'sent'")[1] == [(1,)]
