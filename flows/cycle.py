@@ -118,18 +118,20 @@ def _pending_work(settings: Settings, report: CycleReport) -> dict[str, bool]:
     raise ("alerting"). A quiet cycle skips the stages with nothing to do: each task run costs Prefect
     bookkeeping, most of an idle cycle."""
     with resources.warehouse(settings) as con:
-        ingest = bool(report.new_entries) or warehouse.cycles.has_pending_ingest(con, datetime.now(UTC), settings.embed.model)
+        ingest = bool(report.new_entries) or warehouse.cycles.has_pending_ingest(con, datetime.now(UTC),
+                                                                                settings.embed.model)
         # an incident left unalerted (a crash after assign, or one a channel's filters skip) keeps the stage on
-        alerting = ingest or any(warehouse.outbox.unalerted_incidents(con, c.name) for c in settings.alerts.channels) or any(
-            warehouse.outbox.read_alerts(con, status="pending", channel=c.name) for c in settings.alerts.channels
-            if c.type == "log")
+        channels = settings.alerts.channels
+        alerting = ingest or any(warehouse.outbox.unalerted_incidents(con, c.name) for c in channels) or any(
+            warehouse.outbox.read_alerts(con, status="pending", channel=c.name) for c in channels if c.type == "log")
     return {"ingest": ingest, "alerting": alerting}
 
 
 def _record_failed_cycle(settings: Settings, report: CycleReport, cycle_id: str, started: datetime) -> None:
     """Best effort, without waiting: the failure may be that the warehouse is held or unusable."""
     try:
-        with warehouse.connection.open_warehouse(settings.warehouse.path, busy_timeout_seconds=0.0, create=False) as con:
+        with warehouse.connection.open_warehouse(settings.warehouse.path, busy_timeout_seconds=0.0,
+                                                 create=False) as con:
             warehouse.cycles.insert_cycle(con, report.record(cycle_id, started, datetime.now(UTC)))
     except NewswatchError as exc:
         run_logger().info("cycle not recorded: %s", exc)

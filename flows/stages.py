@@ -128,7 +128,8 @@ def poll_feeds(settings: Settings) -> PollResult:
             entries.extend(parsed.entries)
             polls.append(FeedPoll(source.name, at, "ok", parsed.bozo_reason, resp.etag, resp.last_modified,
                                         None))
-    with _partial(so_far), _wh(settings) as con, warehouse.connection.transaction(con):  # validators only with their entries
+    # a feed's new validators (ETag) are stored only together with its entries
+    with _partial(so_far), _wh(settings) as con, warehouse.connection.transaction(con):
         warehouse.feeds.insert_feed_bodies(con, bodies)
         new_entries = warehouse.articles.upsert_entries(con, entries, _now())
         warehouse.feeds.mark_feeds_polled(con, polls)
@@ -319,10 +320,11 @@ def assign_incidents(settings: Settings) -> AssignResult:
         since = members_since(items, engine)
         assert since is not None
         kept = resources.take_kept_index(key[0])  # kept again only once this cycle's save succeeds
-        if kept is not None and kept.key == key and kept.fingerprint == warehouse.incidents.assignment_fingerprint(con):
+        if (kept is not None and kept.key == key
+                and kept.fingerprint == warehouse.incidents.assignment_fingerprint(con)):
             doc_freq = kept.index.doc_freq
-            index = build_index(engine, doc_freq, warehouse.incidents.read_members(con, since, model, assigned_since=kept.saved_at),
-                                index=kept.index)
+            members = warehouse.incidents.read_members(con, since, model, assigned_since=kept.saved_at)
+            index = build_index(engine, doc_freq, members, index=kept.index)
         else:
             n_docs, rows = warehouse.incidents.read_doc_freq(con)
             doc_freq = DocFreq.from_rows(n_docs, rows)
@@ -330,9 +332,11 @@ def assign_incidents(settings: Settings) -> AssignResult:
         records = assign_stream(index, items, topic.later_stage)
         incidents = judge.opened_incidents(records, pending)
         saved_at = _now()
-        warehouse.incidents.save_assignments(con, incidents, records, (doc_freq.n_docs, doc_freq.changed_rows()), saved_at)
+        warehouse.incidents.save_assignments(con, incidents, records, (doc_freq.n_docs, doc_freq.changed_rows()),
+                                             saved_at)
         doc_freq.mark_saved()
-        resources.keep_index(resources.KeptIndex(key, index, saved_at, warehouse.incidents.assignment_fingerprint(con)))
+        fingerprint = warehouse.incidents.assignment_fingerprint(con)
+        resources.keep_index(resources.KeptIndex(key, index, saved_at, fingerprint))
     StageProgress("assign", "articles").finish(f"{len(records)} assigned, {len(incidents)} incidents opened")
     return AssignResult(len(records), len(incidents), embedded)
 
