@@ -94,7 +94,7 @@ class _Hold:
 
     def _watch(self) -> None:
         """Hand over between units too: a model batch or a network wait can pass with no unit starting or ending
-        (one flock test every WATCH_SECONDS, ~10 microseconds)."""
+        (one flock test every WATCH_SECONDS, a cheap system call)."""
         while not self.closed.wait(WATCH_SECONDS):
             if connection.openers_waiting(self.path):
                 with self.cond:
@@ -142,9 +142,9 @@ class _Hold:
 @contextmanager
 def hold_warehouse(settings: Settings) -> Iterator[None]:
     """Keep the warehouse open for the block (a cycle): every `warehouse(settings)` inside it reuses the open
-    database (~0.05 ms instead of ~20 ms to read the catalog and WAL again), and between units of work the file is
-    handed to any process waiting for it, so a CLI writer waits for a unit of the current stage, not for the
-    cycle. Released when the block ends."""
+    database instead of reading the catalog and WAL again (benchmarks/PERFORMANCE.md), and between units of work
+    the file is handed to any process waiting for it, so a CLI writer waits for a unit of the current stage, not
+    for the cycle. Released when the block ends."""
     if settings.warehouse.path in _HOLDS:  # nested: the outer hold serves
         yield
         return

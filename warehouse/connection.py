@@ -137,7 +137,7 @@ def _knock(path: str) -> int | None:
 def openers_waiting(path: str | Path) -> bool:
     """Whether another connect() (any process: a CLI writer, `newswatch sql --live`) is waiting for the warehouse
     at `path`. A long-running holder asks this between units of work and, when true, closes its connections so
-    the waiting opener gets the file. About 10 microseconds; no file is created."""
+    the waiting opener gets the file. One flock test, cheap enough to ask often; no file is created."""
     try:
         fd = os.open(wait_path(str(path)), os.O_RDONLY)
     except OSError:  # no such file: nobody ever waited
