@@ -24,8 +24,8 @@ _SECONDS_PER_DAY = 86_400.0
 
 # Inverted-file index of the dense vectors (pruned path only; recall on e5 vectors: benchmarks/bench_throughput.py
 # --ann-recall): _ANN_LISTS k-means cells trained once on up to _ANN_TRAIN members, a query scans the ann_probes
-# nearest cells. Chosen over HNSW because it builds about 20x faster here (0.03 vs 0.7 ms a vector on a loaded
-# 2-core machine) and adds cheaply. Members added after the last sync are searched by brute force until _ANN_BATCH
+# nearest cells. Chosen over HNSW because it builds far faster and adds cheaply (benchmarks/PERFORMANCE.md, "Costs
+# behind choices in the code"). Members added after the last sync are searched by brute force until _ANN_BATCH
 # of them have gathered, then added in one call.
 _ANN_LISTS = 256
 _ANN_TRAIN = 16_384
@@ -197,8 +197,8 @@ class _Buffer:
 
 
 def _cosines(vectors: FloatArray, query: FloatArray) -> FloatArray:
-    """Row-wise dot products. einsum, not BLAS: OpenBLAS's threaded sgemv costs a flat ~12 ms per call when the
-    cores are busy (thread hand-off), whatever the size; einsum is single-threaded and 0.25 ms for 1.6k rows."""
+    """Row-wise dot products. einsum, not BLAS: OpenBLAS's threaded sgemv pays a flat thread hand-off per call when
+    the cores are busy, whatever the size; einsum is single-threaded (costs in benchmarks/PERFORMANCE.md)."""
     return np.einsum("ij,j->i", vectors, query)
 
 
