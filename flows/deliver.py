@@ -24,6 +24,7 @@ from prefect.cache_policies import NO_CACHE
 import warehouse.digest
 import warehouse.outbox
 from flows import resources
+from flows.stages import run_logger
 from pipeline import digest as digest_stage
 from pipeline import mailer, notify, webhook
 from pipeline.errors import DeliveryFailed, NewswatchError
@@ -47,12 +48,7 @@ def _now() -> datetime:
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    try:
-        from prefect import get_run_logger
-
-        return get_run_logger()
-    except Exception:  # outside a run
-        return logging.getLogger("newswatch.deliver")
+    return run_logger("newswatch.deliver")
 
 
 _wh = resources.warehouse  # with the service's DuckDB limits, as the cycle's stages

@@ -51,12 +51,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def run_logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    """Prefect's logger of the running flow or task (its lines reach the Prefect UI); ours outside a run."""
+def run_logger(outside: str = "newswatch") -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """Prefect's logger of the running flow or task (its lines reach the Prefect UI); the logger named `outside`
+    outside a run."""
     try:
         return get_run_logger()
     except Exception:  # outside a run (task.fn in tests)
-        return logging.getLogger("newswatch")
+        return logging.getLogger(outside)
 
 
 @contextmanager
