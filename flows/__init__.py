@@ -1,5 +1,2 @@
-"""Prefect flows and the CLI: composition of the `pipeline` library and the `warehouse` store."""
-
-from flows.logs import hide_known_error_tracebacks
-
-hide_known_error_tracebacks()
+"""Prefect flows and the CLI: composition of the `pipeline` library and the `warehouse` store. Importing it changes
+nothing in the process: entry points call flows.process.prepare_process() first."""
