@@ -737,33 +737,37 @@ class IncidentIndex:
                 scores[where] = (s.dense_weight + s.lexical_weight) * dense[where] * dense_decay[where]
         return scores
 
+    def _kept_out(self, incident: int) -> bool:
+        """Whether the article may not join the incident (row) whatever its score: another state's incident past
+        country_gate_hours of its start, or another night than the one the article dates its event to
+        (new_day_gap_days)."""
+        s = self.settings
+        if s.country_gate_hours > 0.0 and self._qcountry >= 0:
+            country = self._incident_country[incident]
+            if country >= 0 and country != self._qcountry and \
+                    self._qtime - self._incident_start[incident] > s.country_gate_hours / 24.0:
+                return True  # another state's incident, and not the same night
+        # (only an incident of the article's own week: a weekday cannot name an older day)
+        if s.new_day_gap_days > 0 and self._qday and self._qdate - self._incident_day[incident] <= _WEEK_DAYS:
+            apart = self._qday - self._incident_day[incident]
+            if not self._incident_day_stated[incident]:
+                apart = max(apart, 0)  # its event came on or before its first report: only later is apart
+            return abs(apart) >= s.new_day_gap_days  # another night than the incident's
+        return False
+
     def _penalise_conflicts(self, rows: IntArray | None, scores: npt.NDArray[np.float64], terms: Mapping[str, int],
                             lexical_weight: float) -> npt.NDArray[np.float64]:
-        """`scores` of `rows` (None: every member), with each member whose incident's own names (entity terms held
+        """`scores` of `rows` (None: every member), with each member of an incident the article is kept out of
+        (`_kept_out`) set to 0, and each member whose incident's own names (entity terms held
         by no other incident) number at least conflict_names and none of which the article names multiplied by the
         conflict penalty, in place. The penalty counts only as far as the article's lexical evidence does (none
         for another language). Only members at or above the threshold are checked: with top_k 1 a lower one
         cannot win, and a lowered score never rises above the unpenalised one."""
         s = self.settings
         incidents = self._member_incident.data
-        if s.country_gate_hours > 0.0 and self._qcountry >= 0:
-            gate_days = s.country_gate_hours / 24.0
-            for j in np.flatnonzero(scores >= s.threshold).tolist():
-                incident = int(incidents[j if rows is None else int(rows[j])])
-                country = self._incident_country[incident]
-                if country >= 0 and country != self._qcountry and \
-                        self._qtime - self._incident_start[incident] > gate_days:
-                    scores[j] = 0.0  # another state's incident, and not the same night
-        if s.new_day_gap_days > 0 and self._qday:
-            for j in np.flatnonzero(scores >= s.threshold).tolist():
-                incident = int(incidents[j if rows is None else int(rows[j])])
-                if self._qdate - self._incident_day[incident] > _WEEK_DAYS:
-                    continue  # a weekday of the article's week cannot name the incident's day
-                apart = self._qday - self._incident_day[incident]
-                if not self._incident_day_stated[incident]:
-                    apart = max(apart, 0)  # its event came on or before its first report: only later is apart
-                if abs(apart) >= s.new_day_gap_days:
-                    scores[j] = 0.0  # the article dates its event to another night than the incident's
+        for j in np.flatnonzero(scores >= s.threshold).tolist():
+            if self._kept_out(int(incidents[j if rows is None else int(rows[j])])):
+                scores[j] = 0.0
         if s.conflict_penalty >= 1.0 or s.lexical_weight <= 0.0:
             return scores
         penalty = 1.0 - (1.0 - s.conflict_penalty) * lexical_weight / s.lexical_weight
