@@ -2,8 +2,8 @@
 
 Every relevant article may join an incident; only a readable page (a title and summary are too little to tell a new
 incident from a follow-up) that the classifier calls a confident report, whose text names what intruded and whose
-headline names a state or an intruder (responses and policy pieces often name neither), may open one. The verdicts are pipeline.relevance's, the
-names pipeline.entities', the assignment pipeline.assign's.
+headline names a state or an intruder (responses and policy pieces often name neither), may open one. The verdicts
+are pipeline.relevance's, the names pipeline.entities', the assignment pipeline.assign's.
 
 Pure: no network, no database; the caller reads the records and stores the decisions.
 """
