@@ -28,15 +28,18 @@ def topic_group() -> None:
               help="Ridge penalty: larger is smoother (fewer, broader decisions).")
 @click.option("--open-threshold", type=click.FloatRange(0.0, 1.0), default=0.8, show_default=True,
               help="Report probability from which an article may open an incident and alert.")
+@click.option("--analysis-threshold", type=click.FloatRange(0.0, 1.0), default=0.9, show_default=True,
+              help="Analysis probability from which a relevant article (an analysis, overview or opinion piece) "
+                   "joins no incident.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the classifier (default: topic.classifier, beside the topic file).")
 @handle_errors
 def topic_train(config: tuple[str, ...], corpora: tuple[Path, ...], l2: float, open_threshold: float,
-                out: Path | None) -> None:
+                analysis_threshold: float, out: Path | None) -> None:
     """Train the report classifier from the topic file's labeled examples and any labeled corpora, with the
     configured embedding model (embed.model), and write it beside the topic file. The judge step uses it to tell
-    relevant articles (reports and analysis: they may join an incident) from near-topic or unrelated news, and
-    confident reports (they may open an incident and alert) from the rest. Retrain after editing the examples
+    relevant articles (reports and analysis) from near-topic or unrelated news, confident reports (they may open
+    an incident and alert) from the rest, and confident analysis pieces (they join no incident) from reports. Retrain after editing the examples
     or changing embed.model.
 
     \b
@@ -60,7 +63,8 @@ def topic_train(config: tuple[str, ...], corpora: tuple[Path, ...], l2: float, o
     embedder = resources.embedder(settings.embed.model, settings.embed.batch_size)
     trained_on = {"topic": Path(topic.source).name, "corpora": [c.resolve().name for c in corpora]}
     classifier = fit_classifier(embedder.name, embedder.encode, examples, lead_words=settings.embed.lead_words,
-                                l2=l2, open_threshold=open_threshold, trained_on=trained_on)
+                                l2=l2, open_threshold=open_threshold, analysis_threshold=analysis_threshold,
+                                trained_on=trained_on)
     path = out or Path(settings.topic.classifier_path)
     path.write_text(classifier.to_json() + "\n", encoding="utf-8")
     counts = ", ".join(f"{k} {v}" for k, v in classifier.trained_on["examples"].items())

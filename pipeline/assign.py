@@ -29,6 +29,7 @@ class StreamItem:
     lang: str | None = None  # the article's language: lexical evidence compares articles of one language only
     country: str | None = None  # the violated state it names (judge step): another state's incident is another
     event_day: date | None = None  # the day its lead dates the event to (judge step): a later night is another
+    may_join: bool = True  # False: joins no incident (a sure analysis piece), but counts in document frequencies
 
 
 def incident_id_for(opening_key: str) -> str:
@@ -70,6 +71,10 @@ def assign_stream(index: IncidentIndex, items: Sequence[StreamItem], later_stage
     lead = index.settings.term_lead_words
     for item in sorted(items, key=lambda i: (i.published_at, i.key)):
         terms = extract_terms(item.title, item.text, lead_words=lead)
+        if not item.may_join:
+            index.doc_freq.add(terms)
+            out.append(AssignmentRecord(item.key, None, 0.0, None, False, terms))
+            continue
         follow_up = is_follow_up(item.title, item.text, later_stage, lead_words=index.settings.follow_up_lead_words)
         decision = index.assign(item.vector, terms, item.published_at, follow_up=follow_up, lang=item.lang,
                                 country=item.country, event_day=item.event_day)

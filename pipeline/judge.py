@@ -1,9 +1,10 @@
 """The judge step and the rules on what may open or join an incident: records in, decisions out.
 
-Every relevant article may join an incident; only a readable page (a title and summary are too little to tell a new
-incident from a follow-up) that the classifier calls a confident report, whose text names what intruded and whose
-headline names a state or an intruder (responses and policy pieces often name neither), may open one. The verdicts
-are pipeline.relevance's, the names pipeline.entities', the assignment pipeline.assign's.
+Every relevant article may join an incident, except one the classifier is sure is analysis (an overview, explainer
+or opinion piece about the topic: it reports no single incident). Only a readable page (a title and summary are too
+little to tell a new incident from a follow-up) that the classifier calls a confident report, whose text names what
+intruded and whose headline names a state or an intruder (responses and policy pieces often name neither), may open
+one. The verdicts are pipeline.relevance's, the names pipeline.entities', the assignment pipeline.assign's.
 
 Pure: no network, no database; the caller reads the records and stores the decisions.
 """
@@ -36,10 +37,10 @@ def may_open(topic: Topic, article: StoredArticle, judgement: Judgement) -> bool
 
 def stream_items(topic: Topic, pending: Sequence[tuple[StoredArticle, np.ndarray, Judgement]]) -> list[StreamItem]:
     """The relevant articles waiting for an incident (with their vector and judgement) as the assignment loop
-    takes them: each with whether it may open an incident, its language, the state it names and the day its lead
-    dates the event to."""
+    takes them: each with whether it may open an incident or join one, its language, the state it names and the
+    day its lead dates the event to."""
     return [StreamItem(a.article_id, a.published_at, a.title, a.text, vector, may_open=may_open(topic, a, j),
-                       lang=a.lang, country=j.country, event_day=j.event_day)
+                       lang=a.lang, country=j.country, event_day=j.event_day, may_join=not j.analysis)
             for a, vector, j in pending]
 
 

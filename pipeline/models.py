@@ -141,6 +141,7 @@ class Judgement:
     country: str | None
     intruder: str | None
     event_day: date | None = None  # the day its headline or lead dates the event to (pipeline.eventday)
+    analysis: bool = False  # a sure analysis piece (pipeline.relevance): about the topic, it joins no incident
 
 
 @dataclass(frozen=True)

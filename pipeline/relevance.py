@@ -38,12 +38,14 @@ FORMAT = 1
 
 @dataclass(frozen=True)
 class Verdict:
-    """The classifier's decision for one article: relevant (report or analysis: may join an incident) and report
-    (a confident report of one incident: may open one and alert), with the class probabilities behind it."""
+    """The classifier's decision for one article: relevant (report or analysis), report (a confident report of one
+    incident: may open one and alert) and analysis (a confident analysis, overview or opinion piece: about the
+    topic, reporting no single incident, so it joins none), with the class probabilities behind it."""
 
     relevant: bool
     report: bool
     probabilities: tuple[float, float, float]
+    analysis: bool = False
 
     @property
     def reason(self) -> str:
@@ -54,7 +56,8 @@ class Verdict:
 @dataclass(frozen=True)
 class ReportClassifier:
     """Standardisation (`mean`, `scale`) and the linear model (`weights` classes x dim, `bias`) over the vectors
-    of `model`. `open_threshold`: the report probability from which an article may open an incident (and alert).
+    of `model`. `open_threshold`: the report probability from which an article may open an incident (and alert);
+    `analysis_threshold`: the analysis probability from which a relevant article joins no incident.
     `trained_on` says what it learned from (corpora and example counts)."""
 
     model: str
@@ -64,6 +67,7 @@ class ReportClassifier:
     bias: npt.NDArray[np.float64]
     trained_on: dict[str, Any]
     open_threshold: float = 0.8
+    analysis_threshold: float = 0.9
 
     def probabilities(self, vectors: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Class probabilities (rows sum to 1) of each row of `vectors`."""
@@ -73,16 +77,17 @@ class ReportClassifier:
     def judge(self, vector: npt.ArrayLike) -> Verdict:
         """Relevant when report + analysis outweigh other; a report when, besides, the report probability reaches
         open_threshold (a desk forgives a slow alert, not a wrong one: a doubtful report may join an incident,
-        and the next, clearer report of a new incident opens it)."""
+        and the next, clearer report of a new incident opens it); analysis when the analysis probability reaches
+        analysis_threshold (only a sure one is kept out of incidents: many follow-ups read partly as analysis)."""
         p = self.probabilities(vector)[0]
         relevant = p[0] + p[1] > p[2]
         return Verdict(bool(relevant), bool(relevant and p[0] >= self.open_threshold),
-                       (float(p[0]), float(p[1]), float(p[2])))
+                       (float(p[0]), float(p[1]), float(p[2])), bool(relevant and p[1] >= self.analysis_threshold))
 
     def to_json(self) -> str:
         return json.dumps({
             "format": FORMAT, "model": self.model, "classes": list(CLASSES), "trained_on": self.trained_on,
-            "open_threshold": self.open_threshold,
+            "open_threshold": self.open_threshold, "analysis_threshold": self.analysis_threshold,
             "mean": _rounded(self.mean), "scale": _rounded(self.scale),
             "weights": [_rounded(row) for row in self.weights], "bias": _rounded(self.bias),
         }, indent=1)
@@ -102,10 +107,13 @@ class ReportClassifier:
                 raise ValueError("shapes of mean, scale, weights and bias disagree")
             if not np.all(scale > 0):
                 raise ValueError("scale must be positive")
-            threshold = float(data.get("open_threshold", 0.8))
-            if not 0.0 <= threshold <= 1.0:
-                raise ValueError(f"open_threshold {threshold} is not a probability")
-            return cls(str(data["model"]), mean, scale, weights, bias, dict(data.get("trained_on", {})), threshold)
+            thresholds = {key: float(data.get(key, default))
+                          for key, default in (("open_threshold", 0.8), ("analysis_threshold", 0.9))}
+            for key, value in thresholds.items():
+                if not 0.0 <= value <= 1.0:
+                    raise ValueError(f"{key} {value} is not a probability")
+            return cls(str(data["model"]), mean, scale, weights, bias, dict(data.get("trained_on", {})),
+                       **thresholds)
         except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
             raise ValueError(f"invalid report classifier {source}: {exc}") from exc
 
@@ -123,8 +131,8 @@ def classifier_path(topic_path: str | Path) -> Path:
 
 
 def train_classifier(model: str, vectors: npt.ArrayLike, kinds: Sequence[str], *, l2: float = 10.0,
-                     open_threshold: float = 0.8, steps: int = 3000, trained_on: dict[str, Any] | None = None
-                     ) -> ReportClassifier:
+                     open_threshold: float = 0.8, analysis_threshold: float = 0.9, steps: int = 3000,
+                     trained_on: dict[str, Any] | None = None) -> ReportClassifier:
     """Fit the classifier on embedded examples and their label kinds (keys of KIND_CLASS).
 
     Classes are weighted inversely to their frequency (a rare class counts as much as a common one); `l2` is the
@@ -162,7 +170,7 @@ def train_classifier(model: str, vectors: npt.ArrayLike, kinds: Sequence[str], *
     info = dict(trained_on or {})
     info["examples"] = {c: int(k) for c, k in zip(CLASSES, counts)}
     info["l2"] = l2
-    return ReportClassifier(model, mean, scale, w, b, info, open_threshold)
+    return ReportClassifier(model, mean, scale, w, b, info, open_threshold, analysis_threshold)
 
 
 def _softmax(logits: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -179,8 +187,8 @@ def judge_article(classifier: ReportClassifier, topic: Topic, article_id: str, t
                   vector: npt.ArrayLike, published_at: datetime | None = None, lang: str | None = None) -> Judgement:
     """The judge step for one article: the classifier's verdict on its vector, and for a relevant article the
     violated state and intruder the text names (pipeline.entities) and, given its publication time, the day its lead
-    dates the event to (pipeline.eventday). `score` is P(report) + P(analysis) - P(other): positive means
-    relevant."""
+    dates the event to (pipeline.eventday), and whether it is a sure analysis piece (it joins no incident).
+    `score` is P(report) + P(analysis) - P(other): positive means relevant."""
     verdict = classifier.judge(vector)
     p = verdict.probabilities
     score = p[0] + p[1] - p[2]
@@ -188,4 +196,5 @@ def judge_article(classifier: ReportClassifier, topic: Topic, article_id: str, t
         return Judgement(article_id, False, score, verdict.reason, False, None, None)
     entities = extract_entities(topic, title, text)
     day = stated_day(title, text, published_at, lang) if published_at is not None else None
-    return Judgement(article_id, True, score, verdict.reason, verdict.report, entities.country, entities.intruder, day)
+    return Judgement(article_id, True, score, verdict.reason, verdict.report, entities.country, entities.intruder, day,
+                     verdict.analysis)

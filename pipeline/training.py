@@ -79,9 +79,9 @@ def topic_examples(topic: Topic) -> list[Example]:
 
 
 def fit_classifier(model: str, encode: Encode, examples: Sequence[Example], *, lead_words: int = 120,
-                   l2: float = 10.0, open_threshold: float = 0.8, trained_on: dict[str, Any] | None = None
-                   ) -> ReportClassifier:
+                   l2: float = 10.0, open_threshold: float = 0.8, analysis_threshold: float = 0.9,
+                   trained_on: dict[str, Any] | None = None) -> ReportClassifier:
     """Embed the examples as the live pipeline embeds articles (title + lead) and fit the classifier."""
     vectors = encode([embedding_text(e.title, e.text, lead_words) for e in examples])
     return train_classifier(model, vectors, [e.kind for e in examples], l2=l2, open_threshold=open_threshold,
-                            trained_on=trained_on)
+                            analysis_threshold=analysis_threshold, trained_on=trained_on)

@@ -49,6 +49,18 @@ def _assign(items: list[StreamItem], **settings: float) -> list[str | None]:
     return [r.incident_id for r in assign_stream(build_index(engine, DocFreq(), []), items)]
 
 
+def test_an_item_that_may_not_join_stays_in_no_incident_however_alike() -> None:
+    """A sure analysis piece about the incident, in the same words: it joins nothing, and the next report still
+    joins the incident."""
+    items = [StreamItem("a", T0, FIRST, FIRST_TEXT, DRONE),
+             StreamItem("why", T0 + timedelta(hours=2), FIRST, FIRST_TEXT, DRONE, may_join=False),
+             StreamItem("b", T0 + timedelta(hours=3), FIRST, FIRST_TEXT, DRONE)]
+    records = assign_stream(build_index(SETTINGS, DocFreq(), []), items)
+    assert [(r.article_id, r.incident_id is None, r.opened) for r in records] == [
+        ("a", False, True), ("why", True, False), ("b", False, False)]
+    assert records[2].incident_id == records[0].incident_id
+
+
 def test_another_states_report_days_later_opens_its_own_incident() -> None:
     """Drone debris in Moldova, then three days later in Romania: alike in every word but the state."""
     text = "Fragments of a Russian drone were found in a field near the border after strikes on the port across it."

@@ -42,6 +42,13 @@ def test_stream_items_carry_the_rule_and_the_named_state() -> None:
                                                                       ("b", False, "Poland", "en")]
 
 
+def test_a_sure_analysis_piece_may_not_join_an_incident_a_report_may() -> None:
+    analysis = Judgement("b", True, 0.9, "analysis", False, "Poland", "drones", analysis=True)
+    pending = [(article("a", "Russian drones cross into Poland"), VECTOR, judgement("a")),
+               (article("b", "Why drones keep crossing into Poland"), VECTOR, analysis)]
+    assert [(i.may_join, i.may_open) for i in stream_items(TOPIC, pending)] == [(True, True), (False, False)]
+
+
 def test_an_opened_incident_takes_its_opening_articles_title_time_and_names() -> None:
     pending = [(article("a", "Drones over Poland"), VECTOR, judgement("a")),
                (article("b", "More drones over Poland"), VECTOR, judgement("b"))]

@@ -3,6 +3,7 @@ shipped one judging texts written for these tests (not taken from any corpus) wi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -44,21 +45,42 @@ def test_a_doubtful_report_is_relevant_but_may_not_open_an_incident() -> None:
     assert strict.relevant and not strict.report
 
 
+def test_only_a_sure_analysis_piece_is_kept_out_of_incidents() -> None:
+    """A text the classifier is sure is analysis joins no incident; one that reads partly as a report (many
+    follow-ups do) still may."""
+    vectors, kinds = _clusters()
+    model = train_classifier("toy", vectors, kinds, l2=1.0)
+    sure = model.judge(np.eye(8)[1])
+    assert sure.relevant and sure.analysis and sure.probabilities[1] >= model.analysis_threshold
+    leaning = model.judge((np.eye(8)[0] + 2 * np.eye(8)[1]) / 3)  # more analysis than report, not sure
+    assert leaning.relevant and not leaning.analysis
+    assert not model.judge(np.eye(8)[0]).analysis
+    lenient = train_classifier("toy", vectors, kinds, l2=1.0, analysis_threshold=0.5)
+    assert lenient.judge((np.eye(8)[0] + 2 * np.eye(8)[1]) / 3).analysis
+
+
 def test_classifier_round_trips_through_its_file(tmp_path: Path) -> None:
     vectors, kinds = _clusters()
-    model = train_classifier("toy", vectors, kinds, trained_on={"corpora": ["a", "b"]})
+    model = train_classifier("toy", vectors, kinds, open_threshold=0.7, analysis_threshold=0.95,
+                             trained_on={"corpora": ["a", "b"]})
     path = tmp_path / "topic.classifier.json"
     path.write_text(model.to_json(), encoding="utf-8")
     again = load_classifier(path)
     probe = np.random.default_rng(1).standard_normal((5, 8))
     assert np.allclose(again.probabilities(probe), model.probabilities(probe), atol=1e-4)
     assert again.model == "toy" and again.trained_on["corpora"] == ["a", "b"]
+    assert (again.open_threshold, again.analysis_threshold) == (0.7, 0.95)
 
 
 def test_a_broken_classifier_file_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "bad.classifier.json"
     path.write_text('{"format": 1, "classes": ["report", "analysis", "other"], "model": "x"}', encoding="utf-8")
     with pytest.raises(ValueError, match="bad.classifier.json"):
+        load_classifier(path)
+    vectors, kinds = _clusters()
+    data = json.loads(train_classifier("toy", vectors, kinds).to_json())
+    path.write_text(json.dumps({**data, "analysis_threshold": 1.5}), encoding="utf-8")
+    with pytest.raises(ValueError, match="analysis_threshold 1.5 is not a probability"):
         load_classifier(path)
 
 

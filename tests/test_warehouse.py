@@ -143,3 +143,28 @@ def test_pending_ingest_is_seen_at_every_stage_until_the_article_is_assigned(tmp
         warehouse.incidents.save_assignments(con, [IncidentRecord("inc-1", entry.title, "a1", now, "Poland", "drone")],
                                [AssignmentRecord("a1", "inc-1", 1.0, None, True, {"drone": 1})], (1, [("drone", 1)]), now)
         assert not warehouse.cycles.has_pending_ingest(con, now, model)
+
+
+def test_a_judgement_comes_back_for_assignment_with_its_state_day_and_analysis_verdict(tmp_path: Path) -> None:
+    """What the assign stage reads is what the judge stage wrote, so a cron-run cycle decides as one process would:
+    the named state, the stated day and whether the article is a sure analysis piece (it joins no incident)."""
+    from datetime import UTC, date, datetime
+
+    import numpy as np
+
+    from pipeline.models import Extraction, FeedEntry, FetchOutcome, Judgement
+
+    now = datetime(2025, 9, 10, 6, 0, tzinfo=UTC)
+    model = "all-MiniLM-L6-v2"
+    entries = [FeedEntry(k, "wire", k, f"http://wire.test/{k}", title, "", now, "en")
+               for k, title in (("r", "Drones over Rzeszow"), ("why", "Why drones keep crossing into Poland"))]
+    judged = [Judgement("r", True, 1.0, "report", True, "Poland", "drones", date(2025, 9, 9)),
+              Judgement("why", True, 0.9, "analysis", False, "Poland", "drones", None, analysis=True)]
+    with warehouse.connection.open_warehouse(tmp_path / "nw.duckdb") as con:
+        warehouse.articles.upsert_entries(con, entries, now)
+        warehouse.articles.save_articles(con, [FetchOutcome(e, None, Extraction(
+            "ok", "", e.title, "Drones crossed into Polish airspace overnight.", now, "en", "precision"), now)
+            for e in entries])
+        warehouse.articles.insert_embeddings(con, model, ["r", "why"], np.ones((2, 384), dtype=np.float32), now)
+        warehouse.articles.insert_judgements(con, judged, now)
+        assert [j for _, _, j in warehouse.incidents.pending_assignments(con, model)] == judged

@@ -138,10 +138,11 @@ def insert_judgements(con: duckdb.DuckDBPyConnection, judgements: Sequence[Judge
             "score": [float(j.score) for j in judgements], "reason": [j.reason for j in judgements],
             "report": [j.report for j in judgements], "country": [j.country for j in judgements],
             "intruder": [j.intruder for j in judgements], "event_day": [j.event_day for j in judgements],
-            "judged_at": [judged_at] * len(judgements),
+            "analysis": [j.analysis for j in judgements], "judged_at": [judged_at] * len(judgements),
         }, "ON CONFLICT (article_id) DO UPDATE SET relevant = excluded.relevant, score = excluded.score, "
            "reason = excluded.reason, report = excluded.report, country = excluded.country, "
-           "intruder = excluded.intruder, event_day = excluded.event_day, judged_at = excluded.judged_at")
+           "intruder = excluded.intruder, event_day = excluded.event_day, analysis = excluded.analysis, "
+           "judged_at = excluded.judged_at")
 
 
 def read_article_texts(con: duckdb.DuckDBPyConnection, embedded_by: str | None = None) -> list[tuple[str, str]]:

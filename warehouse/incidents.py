@@ -22,13 +22,14 @@ def pending_assignments(con: duckdb.DuckDBPyConnection, model: str) -> list[tupl
     """Relevant articles not yet in an incident, in publication order, with vector and judgement."""
     rows = con.execute(
         f"SELECT {ARTICLE_COLUMNS}, e.vector, j.relevant, j.score, j.reason, j.report, j.country, j.intruder, "
-        "j.event_day "
+        "j.event_day, j.analysis "
         "FROM articles a JOIN embeddings e USING (article_id) JOIN judgements j USING (article_id) "
         "ANTI JOIN incident_articles ia ON ia.article_id = a.article_id "
         "WHERE j.relevant AND e.model = ? ORDER BY a.published_at, a.article_id", [model],
     ).fetchall()
     return [
-        (stored_article(r), np.asarray(r[8], dtype=np.float32), Judgement(r[0], r[9], r[10], r[11], r[12], r[13], r[14], r[15]))
+        (stored_article(r), np.asarray(r[8], dtype=np.float32), Judgement(r[0], r[9], r[10], r[11], r[12], r[13], r[14], r[15],
+                                                                  r[16]))
         for r in rows
     ]
 
