@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.lexical import article_body
-from pipeline.topics import Cue, GazetteerEntry, Topic, fold_text
+from pipeline.topics import Cue, GazetteerEntry, Topic, _is_cjk, fold_text
 
 # Weight of one mention by where it is: the title and lead say what the story is about.
 TITLE_WEIGHT = 4.0
@@ -78,7 +78,7 @@ def _cue_index(entries: tuple[GazetteerEntry, ...]
         for cue in entry.cues:
             words = cue.text.split()
             key = fold_text(words[0].rstrip("*"))[:3] if words else ""
-            if len(key) < 3 or not all(ch.isalpha() and ord(ch) < 0x2E80 for ch in key):
+            if len(key) < 3 or not all(ch.isalpha() and not _is_cjk(ch) for ch in key):
                 always.append((i, cue))
             else:
                 by_prefix.setdefault(key, []).append((i, cue))

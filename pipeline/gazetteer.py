@@ -13,9 +13,9 @@ from functools import lru_cache
 from pipeline.topics import Cue, GazetteerEntry, _is_cjk, compile_cue, cue_literal, fold_text
 
 LOCALES = ("en", "pl", "et", "lt", "lv", "fi", "sv", "da", "nb", "de", "nl", "ro", "fr", "uk", "ru",
-           "zh_Hant", "zh_Hans")
+           "zh_Hant", "zh_Hans", "ja", "ko")
 """Languages whose names for states (and, as adjectives, for their languages) are cues: the eastern flank's,
-its neighbours', and Chinese."""
+its neighbours', and East Asia's (Chinese, Japanese, Korean)."""
 
 INFLECTING = frozenset({"pl", "et", "lt", "lv", "fi", "ro", "uk", "ru"})
 """Languages whose nouns decline: a state's name there also matches with other endings (Polska, Polsce, Polską)."""
@@ -23,6 +23,8 @@ INFLECTING = frozenset({"pl", "et", "lt", "lv", "fi", "ro", "uk", "ru"})
 CITY_MIN_POPULATION = 300_000
 """Cities of at least this many people (and every capital) name their state."""
 
+# Their names of languages are nouns ("日本語", "한국어": the Japanese / Korean language), not adjectives of a state.
+_CJK_LOCALES = frozenset({"zh", "ja", "ko"})
 _NOT_STATES = frozenset({"EU", "EZ", "UN", "QO", "ZZ", "XA", "XB", "AQ"})
 # A language official in more states than this (English, French, Spanish, Arabic) names none of them.
 _MAX_LANGUAGE_STATES = 6
@@ -109,7 +111,8 @@ def world_states(locales: Sequence[str] = LOCALES) -> tuple[GazetteerEntry, ...]
                 found.add(_stem(name) if loc.split("_")[0] in INFLECTING else name)
             for language in languages.get_official_languages(code, de_facto=True):
                 base = language.split("_")[0]
-                if _likely_territory(base) != code or spoken.get(base, 0) > _MAX_LANGUAGE_STATES or loc.startswith("zh"):
+                if _likely_territory(base) != code or spoken.get(base, 0) > _MAX_LANGUAGE_STATES \
+                        or loc.split("_")[0] in _CJK_LOCALES:
                     continue
                 adjective = locale.languages.get(base)
                 if adjective and " " not in adjective:

@@ -47,14 +47,19 @@ def compile_cue(cue: str) -> re.Pattern[str]:
             parts.append(re.escape(word[:-1]) + r"\w*")
         else:
             parts.append(re.escape(word))
-    # Chinese and Japanese write no spaces between words: a cue there matches inside running text.
+    # Chinese and Japanese write no spaces between words, Korean attaches particles: a cue there matches inside
+    # running text.
     before = "" if _is_cjk(words[0][0]) else r"(?<!\w)"
     after = "" if _is_cjk(words[-1].rstrip("*")[-1:] or "a") else r"(?!\w)"
     return re.compile(before + r"[\s\-]+".join(parts) + after)
 
 
 def _is_cjk(ch: str) -> bool:
-    return "\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\u3040" <= ch <= "\u30ff"
+    """Chinese, Japanese or Korean: scripts whose words a cue must match inside running text (Chinese and Japanese
+    write no spaces; Korean attaches its particles: 북한의, 영공을). Hangul counts in both its syllables and the
+    jamo that fold_text decomposes them into."""
+    return ("\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\u3040" <= ch <= "\u30ff"
+            or "\uac00" <= ch <= "\ud7af" or "\u1100" <= ch <= "\u11ff" or "\u3130" <= ch <= "\u318f")
 
 
 def cue_literal(cue: str) -> str:

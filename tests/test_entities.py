@@ -76,6 +76,23 @@ def test_non_english_report_is_understood(topic: Topic) -> None:
     assert found.intruder == "drones"
 
 
+@pytest.mark.parametrize(("title", "text", "state", "intruder"), [
+    ("ロシア軍機が日本の領空を侵犯、空自が緊急発進",
+     "防衛省によると、ロシアの軍用機が北海道沖で日本の領空を侵犯した。航空自衛隊の戦闘機が緊急発進した。",
+     "Japan", "aircraft"),
+    ("북한 무인기, 한국 영공 침범…군 전투기 출격",
+     "합동참모본부는 북한 무인기 여러 대가 한국 영공을 침범했다고 밝혔다. 군은 전투기와 헬기를 출격시켰다.",
+     "South Korea", "drones"),
+    ("中国气球飞越台湾北部上空", "台湾国防部说，一个中国气球飞越台湾北部上空，约一小时后离开。", "Taiwan", "balloons"),
+])
+def test_an_east_asian_report_names_its_state_and_intruder_in_its_own_script(
+        topic: Topic, title: str, text: str, state: str, intruder: str) -> None:
+    """Chinese, Japanese and Korean reports: state names from CLDR, intruder words from the topic file, matched
+    inside running text (Korean attaches particles: 영공을)."""
+    found = extract_entities(topic, title, text)
+    assert (found.country, found.intruder) == (state, intruder)
+
+
 def test_text_without_states_or_intruders_gives_none(topic: Topic) -> None:
     found = extract_entities(topic, "Quarterly results beat forecasts", "Revenue rose by four per cent.")
     assert found.country is None

@@ -112,6 +112,9 @@ def test_the_shipped_classifier_tells_reports_from_near_topic_news_in_several_la
         ("Dense fog grounds flights at the capital's airport",
          "Dozens of flights were cancelled on Monday morning as fog cut visibility to a few metres; the weather "
          "service expects it to lift by noon."): "other",
+        ("Mountain rescue teams get thermal-camera drones for winter searches",
+         "The regional rescue service received six drones with thermal cameras on Wednesday to search for "
+         "skiers and hikers lost in snow; pilots trained with the police and will fly only in daylight."): "other",
         ("Central bank holds rates as inflation eases",
          "The central bank left its main interest rate unchanged on Thursday, citing slowing inflation and weak "
          "growth in the euro area."): "other",
