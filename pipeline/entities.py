@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pipeline.lexical import article_body
-from pipeline.topics import Cue, GazetteerEntry, Topic, _is_cjk, fold_text
+from pipeline.topics import CJK_CHAR, Cue, GazetteerEntry, Topic, _is_cjk, fold_text
 
 # Weight of one mention by where it is: the title and lead say what the story is about.
 TITLE_WEIGHT = 4.0
@@ -60,39 +60,43 @@ def _spans(cues: Sequence[Cue], folded: str) -> list[tuple[int, int]]:
 _WORD = re.compile(r"\w+")
 
 
-_INDEXES: dict[int, tuple[tuple[GazetteerEntry, ...], dict[str, list[tuple[int, Cue]]], list[tuple[int, Cue]]]] = {}
+_CueList = list[tuple[int, Cue]]
+_INDEXES: dict[int, tuple[tuple[GazetteerEntry, ...], dict[str, _CueList], _CueList, _CueList]] = {}
 
 
-def _cue_index(entries: tuple[GazetteerEntry, ...]
-               ) -> tuple[dict[str, list[tuple[int, Cue]]], list[tuple[int, Cue]]]:
+def _cue_index(entries: tuple[GazetteerEntry, ...]) -> tuple[dict[str, _CueList], _CueList, _CueList]:
     """Cues (with their entry's position) by the first three letters of their first word (a cue's match starts a
-    word, so a text can only hold it if one of its words starts so), and the cues with no such key (short, CJK or
-    wildcard-first cues: checked always). Built once per gazetteer, kept by identity (hashing thousands of cues
-    costs more than building this)."""
+    word, so a text can only hold it if one of its words starts so), the cues with no such key (short or
+    wildcard-first cues: checked always) and the Chinese, Japanese and Korean cues (they match inside running
+    text: checked in a text in those scripts). Built once per gazetteer, kept by identity (hashing thousands of
+    cues costs more than building this)."""
     kept = _INDEXES.get(id(entries))
     if kept is not None and kept[0] is entries:
-        return kept[1], kept[2]
-    by_prefix: dict[str, list[tuple[int, Cue]]] = {}
-    always: list[tuple[int, Cue]] = []
+        return kept[1], kept[2], kept[3]
+    by_prefix: dict[str, _CueList] = {}
+    always: _CueList = []
+    cjk: _CueList = []
     for i, entry in enumerate(entries):
         for cue in entry.cues:
             words = cue.text.split()
             key = fold_text(words[0].rstrip("*"))[:3] if words else ""
-            if len(key) < 3 or not all(ch.isalpha() and not _is_cjk(ch) for ch in key):
+            if any(_is_cjk(ch) for ch in key):
+                cjk.append((i, cue))
+            elif len(key) < 3 or not key.isalpha():
                 always.append((i, cue))
             else:
                 by_prefix.setdefault(key, []).append((i, cue))
     if len(_INDEXES) > 16:
         _INDEXES.clear()
-    _INDEXES[id(entries)] = (entries, by_prefix, always)
-    return by_prefix, always
+    _INDEXES[id(entries)] = (entries, by_prefix, always, cjk)
+    return by_prefix, always, cjk
 
 
 def _mentions(entries: tuple[GazetteerEntry, ...], folded: str) -> list[tuple[GazetteerEntry, list[tuple[int, int]]]]:
     """Each entry mentioned in `folded`, in entry order, with its mention spans (as _mention_spans)."""
-    by_prefix, always = _cue_index(entries)
+    by_prefix, always, cjk = _cue_index(entries)
     candidates: dict[int, list[Cue]] = {}
-    for i, cue in always:
+    for i, cue in always + cjk if CJK_CHAR.search(folded) else always:  # a CJK cue needs a CJK text
         candidates.setdefault(i, []).append(cue)
     for word in set(_WORD.findall(folded)):
         for i, cue in by_prefix.get(word[:3], ()):

@@ -54,12 +54,14 @@ def compile_cue(cue: str) -> re.Pattern[str]:
     return re.compile(before + r"[\s\-]+".join(parts) + after)
 
 
+CJK_CHAR = re.compile("[\u2e80-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af\u1100-\u11ff\u3130-\u318f]")
+"""A Chinese, Japanese or Korean character: scripts whose words a cue must match inside running text (Chinese and
+Japanese write no spaces; Korean attaches its particles: 북한의, 영공을). Hangul counts in both its syllables and the
+jamo that fold_text decomposes them into."""
+
+
 def _is_cjk(ch: str) -> bool:
-    """Chinese, Japanese or Korean: scripts whose words a cue must match inside running text (Chinese and Japanese
-    write no spaces; Korean attaches its particles: 북한의, 영공을). Hangul counts in both its syllables and the
-    jamo that fold_text decomposes them into."""
-    return ("\u2e80" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\u3040" <= ch <= "\u30ff"
-            or "\uac00" <= ch <= "\ud7af" or "\u1100" <= ch <= "\u11ff" or "\u3130" <= ch <= "\u318f")
+    return CJK_CHAR.match(ch) is not None
 
 
 def cue_literal(cue: str) -> str:
