@@ -13,11 +13,11 @@ from functools import lru_cache
 from pipeline.topics import Cue, GazetteerEntry, _is_cjk, compile_cue, cue_literal, fold_text
 
 LOCALES = ("en", "pl", "et", "lt", "lv", "fi", "sv", "da", "nb", "de", "nl", "ro", "fr", "uk", "ru",
-           "zh_Hant", "zh_Hans", "ja", "ko")
+           "zh_Hant", "zh_Hans", "ja", "ko", "hu", "cs", "sk", "bg", "hr", "sl", "it", "es", "pt", "el", "tr")
 """Languages whose names for states (and, as adjectives, for their languages) are cues: the eastern flank's,
-its neighbours', and East Asia's (Chinese, Japanese, Korean)."""
+its neighbours', East Asia's (Chinese, Japanese, Korean) and the rest of NATO Europe's."""
 
-INFLECTING = frozenset({"pl", "et", "lt", "lv", "fi", "ro", "uk", "ru"})
+INFLECTING = frozenset({"pl", "et", "lt", "lv", "fi", "ro", "uk", "ru", "hu", "cs", "sk", "hr", "sl"})
 """Languages whose nouns decline: a state's name there also matches with other endings (Polska, Polsce, Polską)."""
 
 CITY_MIN_POPULATION = 300_000

@@ -93,6 +93,22 @@ def test_an_east_asian_report_names_its_state_and_intruder_in_its_own_script(
     assert (found.country, found.intruder) == (state, intruder)
 
 
+@pytest.mark.parametrize(("title", "state", "intruder"), [
+    ("Orosz drón sértette meg Magyarország légterét", "Hungary", "drones"),
+    ("Руски дрон навлезе във въздушното пространство на България", "Bulgaria", "drones"),
+    ("Російський безпілотник залетів у повітряний простір Молдови", "Moldova", "drones"),
+    ("Rus insansız hava aracı Türkiye hava sahasını ihlal etti", "Türkiye", "drones"),
+    ("Un drone russo ha violato lo spazio aereo della Romania", "Romania", "drones"),
+    ("Ruské stíhačky narušily vzdušný prostor Polska", "Poland", "fighter jets"),
+])
+def test_a_headline_in_another_language_of_nato_europe_names_its_state_and_intruder(
+        topic: Topic, title: str, state: str, intruder: str) -> None:
+    """Beyond the flank's languages: state names (with their case endings) from CLDR, intruder words from the
+    topic file, so that a first report in any of these languages may open an incident."""
+    found = extract_entities(topic, title, "")
+    assert (found.country, found.intruder) == (state, intruder)
+
+
 def test_text_without_states_or_intruders_gives_none(topic: Topic) -> None:
     found = extract_entities(topic, "Quarterly results beat forecasts", "Revenue rose by four per cent.")
     assert found.country is None
