@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from flows.cli import config_option, handle_errors, main, settings_from
+from pipeline.relevance import ANALYSIS_THRESHOLD, OPEN_THRESHOLD
 
 
 @main.group("topic")
@@ -26,9 +27,10 @@ def topic_group() -> None:
               help="A labeled corpus directory (site/, labels.jsonl, incidents.json); repeatable.")
 @click.option("--l2", type=click.FloatRange(min=0.0), default=10.0, show_default=True,
               help="Ridge penalty: larger is smoother (fewer, broader decisions).")
-@click.option("--open-threshold", type=click.FloatRange(0.0, 1.0), default=0.8, show_default=True,
+@click.option("--open-threshold", type=click.FloatRange(0.0, 1.0), default=OPEN_THRESHOLD, show_default=True,
               help="Report probability from which an article may open an incident and alert.")
-@click.option("--analysis-threshold", type=click.FloatRange(0.0, 1.0), default=0.9, show_default=True,
+@click.option("--analysis-threshold", type=click.FloatRange(0.0, 1.0), default=ANALYSIS_THRESHOLD,
+              show_default=True,
               help="Analysis probability from which a relevant article (an analysis, overview or opinion piece) "
                    "joins no incident.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -39,8 +41,8 @@ def topic_train(config: tuple[str, ...], corpora: tuple[Path, ...], l2: float, o
     """Train the report classifier from the topic file's labeled examples and any labeled corpora, with the
     configured embedding model (embed.model), and write it beside the topic file. The judge step uses it to tell
     relevant articles (reports and analysis) from near-topic or unrelated news, confident reports (they may open
-    an incident and alert) from the rest, and confident analysis pieces (they join no incident) from reports. Retrain after editing the examples
-    or changing embed.model.
+    an incident and alert) from the rest, and confident analysis pieces (they join no incident) from reports.
+    Retrain after editing the examples or changing embed.model.
 
     \b
     Examples:

@@ -35,6 +35,12 @@ KIND_CLASS = {
 
 FORMAT = 1
 
+OPEN_THRESHOLD = 0.8
+"""Default report probability from which an article may open an incident (and alert)."""
+ANALYSIS_THRESHOLD = 0.9
+"""Default analysis probability from which a relevant article joins no incident: the lowest that cost no held-out
+corpus anything (benchmarks/QUALITY.md)."""
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -66,8 +72,8 @@ class ReportClassifier:
     weights: npt.NDArray[np.float64]
     bias: npt.NDArray[np.float64]
     trained_on: dict[str, Any]
-    open_threshold: float = 0.8
-    analysis_threshold: float = 0.9
+    open_threshold: float = OPEN_THRESHOLD
+    analysis_threshold: float = ANALYSIS_THRESHOLD
 
     def probabilities(self, vectors: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Class probabilities (rows sum to 1) of each row of `vectors`."""
@@ -108,7 +114,7 @@ class ReportClassifier:
             if not np.all(scale > 0):
                 raise ValueError("scale must be positive")
             thresholds = {key: float(data.get(key, default))
-                          for key, default in (("open_threshold", 0.8), ("analysis_threshold", 0.9))}
+                          for key, default in (("open_threshold", OPEN_THRESHOLD), ("analysis_threshold", ANALYSIS_THRESHOLD))}
             for key, value in thresholds.items():
                 if not 0.0 <= value <= 1.0:
                     raise ValueError(f"{key} {value} is not a probability")
@@ -131,7 +137,8 @@ def classifier_path(topic_path: str | Path) -> Path:
 
 
 def train_classifier(model: str, vectors: npt.ArrayLike, kinds: Sequence[str], *, l2: float = 10.0,
-                     open_threshold: float = 0.8, analysis_threshold: float = 0.9, steps: int = 3000,
+                     open_threshold: float = OPEN_THRESHOLD, analysis_threshold: float = ANALYSIS_THRESHOLD,
+                     steps: int = 3000,
                      trained_on: dict[str, Any] | None = None) -> ReportClassifier:
     """Fit the classifier on embedded examples and their label kinds (keys of KIND_CLASS).
 

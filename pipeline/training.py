@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from pipeline.embed import embedding_text
 from pipeline.extract import extract_article
-from pipeline.relevance import ReportClassifier, train_classifier
+from pipeline.relevance import ANALYSIS_THRESHOLD, OPEN_THRESHOLD, ReportClassifier, train_classifier
 from pipeline.topics import Topic
 
 Encode = Callable[[Sequence[str]], npt.NDArray[np.floating[Any]]]
@@ -79,7 +79,8 @@ def topic_examples(topic: Topic) -> list[Example]:
 
 
 def fit_classifier(model: str, encode: Encode, examples: Sequence[Example], *, lead_words: int = 120,
-                   l2: float = 10.0, open_threshold: float = 0.8, analysis_threshold: float = 0.9,
+                   l2: float = 10.0, open_threshold: float = OPEN_THRESHOLD,
+                   analysis_threshold: float = ANALYSIS_THRESHOLD,
                    trained_on: dict[str, Any] | None = None) -> ReportClassifier:
     """Embed the examples as the live pipeline embeds articles (title + lead) and fit the classifier."""
     vectors = encode([embedding_text(e.title, e.text, lead_words) for e in examples])

@@ -28,8 +28,7 @@ def pending_assignments(con: duckdb.DuckDBPyConnection, model: str) -> list[tupl
         "WHERE j.relevant AND e.model = ? ORDER BY a.published_at, a.article_id", [model],
     ).fetchall()
     return [
-        (stored_article(r), np.asarray(r[8], dtype=np.float32), Judgement(r[0], r[9], r[10], r[11], r[12], r[13], r[14], r[15],
-                                                                  r[16]))
+        (stored_article(r), np.asarray(r[8], dtype=np.float32), Judgement(r[0], *r[9:17]))
         for r in rows
     ]
 
